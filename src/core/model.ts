@@ -1,0 +1,281 @@
+/**
+ * SimpleUNet, the seed's network, in TensorFlow.js ops (no Layers API).
+ *
+ * Parameters live in one Map keyed by the PyTorch `state_dict` names, so checkpoints move
+ * both ways by name. Tensors are NHWC here (tfjs' native layout); each parameter is stored
+ * in the layout tfjs ops want, and `layouts.ts` converts to and from PyTorch's at the edges:
+ *   conv weight       torch [out, in, kh, kw]  ->  tfjs [kh, kw, in, out]
+ *   conv-transpose    torch [in, out, kh, kw]  ->  tfjs [kh, kw, out, in]
+ *   linear weight     torch [out, in]          ->  tfjs [in, out]
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { Rng } from './rng.ts';
+
+export interface UNetConfig {
+  /** Channel multiplier: 1 is the seed's 64-128-256-512 network. */
+  width: number;
+  /** Sinusoidal embedding size; the time MLP is 128 -> 512 -> 512 as in the seed. */
+  timeEmbDim: number;
+  dropout: number;
+  groups: number;
+}
+
+export const SEED_CONFIG: UNetConfig = { width: 1, timeEmbDim: 128, dropout: 0.1, groups: 8 };
+
+export type ParamKind = 'conv' | 'convT' | 'linear' | 'vector';
+export interface ParamSpec {
+  name: string;
+  kind: ParamKind;
+  /** Shape as PyTorch stores it. */
+  torchShape: number[];
+  /** Shape as this model stores it. */
+  shape: number[];
+  /** PyTorch's default init bound (kaiming-uniform a=√5 gives ±1/√fan_in); null for GroupNorm. */
+  fanIn: number | null;
+}
+
+export function channels(cfg: UNetConfig): [number, number, number, number] {
+  const c = [64, 128, 256, 512].map((b) => b * cfg.width);
+  for (const x of c) {
+    if (!Number.isInteger(x) || x % cfg.groups !== 0) {
+      throw new Error(`width ${cfg.width} gives ${x} channels, not a multiple of ${cfg.groups} (GroupNorm groups)`);
+    }
+  }
+  return c as [number, number, number, number];
+}
+
+/** Every parameter in PyTorch state_dict order, with both layouts. */
+export function paramSpecs(cfg: UNetConfig = SEED_CONFIG): ParamSpec[] {
+  const specs: ParamSpec[] = [];
+  const T = cfg.timeEmbDim;
+  const TH = T * 4;
+  const conv = (name: string, cin: number, cout: number, k: number) => {
+    specs.push({ name: `${name}.weight`, kind: 'conv', torchShape: [cout, cin, k, k], shape: [k, k, cin, cout], fanIn: cin * k * k });
+    specs.push({ name: `${name}.bias`, kind: 'vector', torchShape: [cout], shape: [cout], fanIn: cin * k * k });
+  };
+  const convT = (name: string, cin: number, cout: number, k: number) => {
+    // PyTorch computes ConvTranspose fan-in from weight.size(1) (= out channels).
+    specs.push({ name: `${name}.weight`, kind: 'convT', torchShape: [cin, cout, k, k], shape: [k, k, cout, cin], fanIn: cout * k * k });
+    specs.push({ name: `${name}.bias`, kind: 'vector', torchShape: [cout], shape: [cout], fanIn: cout * k * k });
+  };
+  const linear = (name: string, fin: number, fout: number) => {
+    specs.push({ name: `${name}.weight`, kind: 'linear', torchShape: [fout, fin], shape: [fin, fout], fanIn: fin });
+    specs.push({ name: `${name}.bias`, kind: 'vector', torchShape: [fout], shape: [fout], fanIn: fin });
+  };
+  const norm = (name: string, c: number) => {
+    specs.push({ name: `${name}.weight`, kind: 'vector', torchShape: [c], shape: [c], fanIn: null });
+    specs.push({ name: `${name}.bias`, kind: 'vector', torchShape: [c], shape: [c], fanIn: null });
+  };
+  const res = (name: string, cin: number, cout: number) => {
+    linear(`${name}.time_mlp`, TH, cout);
+    norm(`${name}.block1.0`, cin);
+    conv(`${name}.block1.2`, cin, cout, 3);
+    norm(`${name}.block2.0`, cout);
+    conv(`${name}.block2.3`, cout, cout, 3);
+    if (cin !== cout) conv(`${name}.shortcut`, cin, cout, 1);
+  };
+  const [c1, c2, c3, c4] = channels(cfg);
+  linear('time_mlp.0', T, TH);
+  linear('time_mlp.2', TH, TH);
+  conv('conv1', 3, c1, 3);
+  res('res1', c1, c1);
+  conv('down1', c1, c1, 3);
+  res('res2', c1, c2);
+  conv('down2', c2, c2, 3);
+  res('res3', c2, c3);
+  conv('down3', c3, c3, 3);
+  res('mid1', c3, c4);
+  norm('mid_attn.group_norm', c4);
+  for (const p of ['q', 'k', 'v', 'proj_out']) conv(`mid_attn.${p}`, c4, c4, 1);
+  res('mid2', c4, c4);
+  convT('up3', c4, c3, 3);
+  res('res_up3', 2 * c3, c3);
+  convT('up2', c3, c2, 3);
+  res('res_up2', 2 * c2, c2);
+  convT('up1', c2, c1, 3);
+  res('res_up1', 2 * c1, c1);
+  norm('output.0', c1);
+  conv('output.2', c1, 3, 3);
+  return specs;
+}
+
+export function countParams(cfg: UNetConfig = SEED_CONFIG): number {
+  return paramSpecs(cfg).reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+}
+
+/** Fresh weights drawn like PyTorch's defaults (uniform ±1/√fan_in; GroupNorm 1 and 0). */
+export function initParams(cfg: UNetConfig, seed = 0): Map<string, Float32Array> {
+  const rng = new Rng(seed);
+  const out = new Map<string, Float32Array>();
+  for (const s of paramSpecs(cfg)) {
+    const n = s.shape.reduce((a, b) => a * b, 1);
+    const a = new Float32Array(n);
+    if (s.fanIn === null) {
+      a.fill(s.name.endsWith('.weight') ? 1 : 0);
+    } else {
+      const bound = 1 / Math.sqrt(s.fanIn);
+      for (let i = 0; i < n; i++) a[i] = (rng.uniform() * 2 - 1) * bound;
+    }
+    out.set(s.name, a);
+  }
+  return out;
+}
+
+export interface ForwardOptions {
+  /** Dropout on (training). Off by default: sampling runs the network in eval mode. */
+  training?: boolean;
+  /** Seed for this call's dropout masks, so a training step is reproducible. */
+  dropoutSeed?: number;
+}
+
+/** The network: parameters plus a pure forward function over them. */
+export class SimpleUNet {
+  readonly config: UNetConfig;
+  readonly specs: ParamSpec[];
+  readonly params = new Map<string, tf.Variable>();
+
+  constructor(config: Partial<UNetConfig> = {}, weights?: Map<string, Float32Array>, seed = 0) {
+    this.config = { ...SEED_CONFIG, ...config };
+    this.specs = paramSpecs(this.config);
+    const values = weights ?? initParams(this.config, seed);
+    for (const s of this.specs) {
+      const v = values.get(s.name);
+      if (!v) throw new Error(`missing parameter ${s.name}`);
+      this.params.set(s.name, tf.variable(tf.tensor(v, s.shape, 'float32'), true, `${s.name}#${variableSerial++}`));
+    }
+  }
+
+  get numParams(): number {
+    return countParams(this.config);
+  }
+
+  /** Replaces every parameter's value (shapes must match). */
+  assign(values: Map<string, Float32Array | tf.Tensor>): void {
+    for (const s of this.specs) {
+      const v = values.get(s.name);
+      if (!v) throw new Error(`missing parameter ${s.name}`);
+      const t = v instanceof tf.Tensor ? v : tf.tensor(v, s.shape, 'float32');
+      this.params.get(s.name)!.assign(t as tf.Tensor);
+      if (!(v instanceof tf.Tensor)) t.dispose();
+    }
+  }
+
+  /** Current values as plain arrays (tfjs layout). */
+  async read(): Promise<Map<string, Float32Array>> {
+    const out = new Map<string, Float32Array>();
+    for (const [name, v] of this.params) out.set(name, (await v.data()) as Float32Array);
+    return out;
+  }
+
+  dispose(): void {
+    for (const v of this.params.values()) v.dispose();
+    this.params.clear();
+  }
+
+  /**
+   * x: [B, 32, 32, 3] NHWC in [-1, 1]-ish; t: [B] timesteps (0..T-1). Returns [B, 32, 32, 3].
+   * `p` lets a caller run the same graph over other tensors (e.g. the EMA copy).
+   */
+  forward(x: tf.Tensor4D, t: tf.Tensor1D, opts: ForwardOptions = {}, p: ParamLookup = this.params): tf.Tensor4D {
+    return tf.tidy(() => unetForward(this.config, p, x, t, opts));
+  }
+}
+
+let variableSerial = 0;
+
+export type ParamLookup = { get(name: string): tf.Tensor | undefined };
+
+function param(p: ParamLookup, name: string): tf.Tensor {
+  const v = p.get(name);
+  if (!v) throw new Error(`missing parameter ${name}`);
+  return v;
+}
+
+/** Sinusoidal embedding: freqs exp(-i·ln(10000)/(half-1)), output [sin, cos]. */
+export function timeEmbedding(t: tf.Tensor1D, dim: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const half = dim / 2;
+    const scale = Math.log(10000) / (half - 1);
+    const freqs = tf.exp(tf.mul(tf.range(0, half, 1, 'float32'), -scale));
+    const args = tf.mul(tf.reshape(tf.cast(t, 'float32'), [-1, 1]), tf.reshape(freqs, [1, half]));
+    return tf.concat([tf.sin(args), tf.cos(args)], 1) as tf.Tensor2D;
+  });
+}
+
+function unetForward(cfg: UNetConfig, p: ParamLookup, x: tf.Tensor4D, t: tf.Tensor1D, opts: ForwardOptions): tf.Tensor4D {
+  let dropoutCalls = 0;
+  const silu = (h: tf.Tensor) => tf.mul(h, tf.sigmoid(h));
+  const linear = (h: tf.Tensor2D, name: string) =>
+    tf.add(tf.matMul(h, param(p, `${name}.weight`) as tf.Tensor2D), param(p, `${name}.bias`)) as tf.Tensor2D;
+
+  const conv = (h: tf.Tensor4D, name: string, stride: 1 | 2 = 1): tf.Tensor4D => {
+    const w = param(p, `${name}.weight`) as tf.Tensor4D;
+    const k = w.shape[0];
+    // PyTorch pads 1 on every side for k=3; TF 'same' would pad stride-2 convs only at the
+    // bottom/right and shift the sampling grid by one pixel, so the padding is explicit.
+    const pad: 'valid' | [[0, 0], [number, number], [number, number], [0, 0]] =
+      k === 1 ? 'valid' : [[0, 0], [1, 1], [1, 1], [0, 0]];
+    return tf.add(tf.conv2d(h, w, stride, pad), param(p, `${name}.bias`)) as tf.Tensor4D;
+  };
+
+  // ConvTranspose2d(k=3, s=2, padding=1, output_padding=1): the 'valid' transpose gives
+  // 2n+1 rows; PyTorch's output is rows 1..2n of it.
+  const convT = (h: tf.Tensor4D, name: string): tf.Tensor4D => {
+    const w = param(p, `${name}.weight`) as tf.Tensor4D;
+    const [b, hh, ww] = h.shape;
+    const cout = w.shape[2];
+    const full = tf.conv2dTranspose(h, w, [b, 2 * hh + 1, 2 * ww + 1, cout], 2, 'valid');
+    return tf.add(tf.slice(full, [0, 1, 1, 0], [b, 2 * hh, 2 * ww, cout]), param(p, `${name}.bias`)) as tf.Tensor4D;
+  };
+
+  const groupNorm = (h: tf.Tensor4D, name: string): tf.Tensor4D => {
+    const [b, hh, ww, c] = h.shape;
+    const g = cfg.groups;
+    const r = tf.reshape(h, [b, hh, ww, g, c / g]);
+    const { mean, variance } = tf.moments(r, [1, 2, 4], true);
+    const normed = tf.reshape(tf.mul(tf.sub(r, mean), tf.rsqrt(tf.add(variance, 1e-5))), [b, hh, ww, c]);
+    return tf.add(tf.mul(normed, param(p, `${name}.weight`)), param(p, `${name}.bias`)) as tf.Tensor4D;
+  };
+
+  const dropout = (h: tf.Tensor4D): tf.Tensor4D => {
+    if (!opts.training || cfg.dropout === 0) return h;
+    const seed = (opts.dropoutSeed ?? 0) * 7919 + dropoutCalls++;
+    return tf.dropout(h, cfg.dropout, undefined, seed) as tf.Tensor4D;
+  };
+
+  const res = (h: tf.Tensor4D, temb: tf.Tensor2D, name: string): tf.Tensor4D => {
+    let y = conv(silu(groupNorm(h, `${name}.block1.0`)) as tf.Tensor4D, `${name}.block1.2`);
+    const tproj = linear(temb, `${name}.time_mlp`);
+    y = tf.add(y, tf.reshape(tproj, [tproj.shape[0], 1, 1, tproj.shape[1]]));
+    y = conv(dropout(silu(groupNorm(y, `${name}.block2.0`)) as tf.Tensor4D), `${name}.block2.3`);
+    const skip = p.get(`${name}.shortcut.weight`) ? conv(h, `${name}.shortcut`) : h;
+    return tf.add(y, skip);
+  };
+
+  const attention = (h: tf.Tensor4D, name: string): tf.Tensor4D => {
+    const [b, hh, ww, c] = h.shape;
+    const n = groupNorm(h, `${name}.group_norm`);
+    const tokens = (pname: string) => tf.reshape(conv(n, `${name}.${pname}`), [b, hh * ww, c]) as tf.Tensor3D;
+    const q = tokens('q');
+    const k = tokens('k');
+    const v = tokens('v');
+    const attn = tf.softmax(tf.mul(tf.matMul(q, k, false, true), c ** -0.5), -1) as tf.Tensor3D;
+    const o = tf.reshape(tf.matMul(attn, v), [b, hh, ww, c]) as tf.Tensor4D;
+    return tf.add(h, conv(o, `${name}.proj_out`));
+  };
+
+  let temb = timeEmbedding(t, cfg.timeEmbDim);
+  temb = linear(silu(linear(temb, 'time_mlp.0')) as tf.Tensor2D, 'time_mlp.2');
+
+  const x1 = res(conv(x, 'conv1'), temb, 'res1');
+  const x2 = res(conv(x1, 'down1', 2), temb, 'res2');
+  const x3 = res(conv(x2, 'down2', 2), temb, 'res3');
+  let m = res(conv(x3, 'down3', 2), temb, 'mid1');
+  m = attention(m, 'mid_attn');
+  m = res(m, temb, 'mid2');
+
+  let u = res(tf.concat([convT(m, 'up3'), x3], 3), temb, 'res_up3');
+  u = res(tf.concat([convT(u, 'up2'), x2], 3), temb, 'res_up2');
+  u = res(tf.concat([convT(u, 'up1'), x1], 3), temb, 'res_up1');
+  return conv(silu(groupNorm(u, 'output.0')) as tf.Tensor4D, 'output.2');
+}
