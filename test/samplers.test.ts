@@ -11,7 +11,8 @@ import { generate, type Denoiser } from '../src/core/generate.ts';
 import { stridedTimesteps, makeSampler } from '../src/core/samplers.ts';
 import { Rng } from '../src/core/rng.ts';
 
-const tf = await useBackend('cpu');
+import * as tf from '@tensorflow/tfjs-core';
+await useBackend('cpu');
 const schedule = makeSchedule();
 const N = 2;
 const xStar = new Rng(42).normals(N * 32 * 32 * 3).map((v) => Math.tanh(v));

@@ -1,41 +1,39 @@
-/** The project's weights format on disk: a folder with weights.json and its shards. */
+/** Weights on disk: the project's folder (weights.json + shards), or a .pth / .safetensors file. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { MANIFEST_FILE, decodeWeights, encodeWeights, shardPaths, validateManifest, type EncodeOptions, type NamedArray, type WeightsManifest, type WeightsMeta } from '../core/weights/format.ts';
+import { MANIFEST_FILE, encodeWeights, shardPaths, type EncodeOptions, type NamedArray, type WeightsManifest, type WeightsMeta } from '../core/weights/format.ts';
+import { loadProjectWeights, loadTorchOrSafetensors, type LoadedWeights } from '../core/weights/load-any.ts';
 import { UserError } from './command.ts';
 
-/** Accepts the folder or the manifest file itself. */
-export function manifestPath(p: string): string {
-  const st = fs.existsSync(p) ? fs.statSync(p) : null;
-  if (!st) throw new UserError(`no weights at ${p}`);
-  return st.isDirectory() ? path.join(p, MANIFEST_FILE) : p;
-}
+/** The shipped full-width weights, used when a command gets no --weights. */
+export const DEFAULT_WEIGHTS = 'public/weights/simple-unet';
 
-export function readWeightsDir(p: string): { manifest: WeightsManifest; tensors: Map<string, NamedArray>; dir: string } {
-  const file = manifestPath(p);
-  if (!fs.existsSync(file)) throw new UserError(`${path.dirname(file)} has no ${MANIFEST_FILE}; is it a weights folder?`);
-  let json: unknown;
+/** Loads any supported weights path; errors become UserErrors with the file named. */
+export function loadWeightsPath(p: string, prefer: 'ema' | 'model' = 'ema'): LoadedWeights {
+  if (!fs.existsSync(p)) throw new UserError(`no weights at ${p}${p === DEFAULT_WEIGHTS ? ' (train some with `diffusion train`, or import a checkpoint with `diffusion import`)' : ''}`);
   try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    if (fs.statSync(p).isDirectory() || p.endsWith('.json')) {
+      const file = fs.statSync(p).isDirectory() ? path.join(p, MANIFEST_FILE) : p;
+      if (!fs.existsSync(file)) throw new Error(`${p} has no ${MANIFEST_FILE}; is it a weights folder?`);
+      let json: unknown;
+      try {
+        json = JSON.parse(fs.readFileSync(file, 'utf8'));
+      } catch (e) {
+        throw new Error(`${file} is not valid JSON: ${(e as Error).message}`);
+      }
+      const dir = path.dirname(file);
+      const paths = (json as { weightsManifest?: { paths?: string[] }[] }).weightsManifest?.flatMap((g) => g.paths ?? []) ?? [];
+      const shards = paths.map((s) => {
+        const f = path.join(dir, s);
+        if (!fs.existsSync(f)) throw new Error(`weights shard ${f} is missing`);
+        return new Uint8Array(fs.readFileSync(f));
+      });
+      return loadProjectWeights(json, shards, file);
+    }
+    return loadTorchOrSafetensors(new Uint8Array(fs.readFileSync(p)), p, prefer);
   } catch (e) {
-    throw new UserError(`${file} is not valid JSON: ${(e as Error).message}`);
-  }
-  let manifest: WeightsManifest;
-  try {
-    manifest = validateManifest(json, file);
-  } catch (e) {
+    if (e instanceof UserError) throw e;
     throw new UserError((e as Error).message);
-  }
-  const dir = path.dirname(file);
-  const shards = shardPaths(manifest).map((s) => {
-    const f = path.join(dir, s);
-    if (!fs.existsSync(f)) throw new UserError(`weights shard ${f} is missing`);
-    return new Uint8Array(fs.readFileSync(f));
-  });
-  try {
-    return { manifest, tensors: decodeWeights(manifest, shards), dir };
-  } catch (e) {
-    throw new UserError(`${file}: ${(e as Error).message}`);
   }
 }
 

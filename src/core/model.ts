@@ -126,6 +126,22 @@ export interface ForwardOptions {
   training?: boolean;
   /** Seed for this call's dropout masks, so a training step is reproducible. */
   dropoutSeed?: number;
+  /** Called with each top-level block's name and output shape, in order (for diagrams). */
+  trace?: (block: string, shape: number[]) => void;
+}
+
+/** Top-level blocks in forward order, as PyTorch names the modules. */
+export const BLOCKS = ['time_mlp', 'conv1', 'res1', 'down1', 'res2', 'down2', 'res3', 'down3', 'mid1', 'mid_attn', 'mid2',
+  'up3', 'res_up3', 'up2', 'res_up2', 'up1', 'res_up1', 'output'] as const;
+
+/** Parameters per top-level block. */
+export function blockParams(cfg: UNetConfig = SEED_CONFIG): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of paramSpecs(cfg)) {
+    const b = s.name.split('.')[0];
+    out[b] = (out[b] ?? 0) + s.shape.reduce((a, c) => a * c, 1);
+  }
+  return out;
 }
 
 /** The network: parameters plus a pure forward function over them. */
@@ -264,18 +280,22 @@ function unetForward(cfg: UNetConfig, p: ParamLookup, x: tf.Tensor4D, t: tf.Tens
     return tf.add(h, conv(o, `${name}.proj_out`));
   };
 
+  const mark = <T extends tf.Tensor>(block: string, y: T): T => {
+    opts.trace?.(block, y.shape);
+    return y;
+  };
   let temb = timeEmbedding(t, cfg.timeEmbDim);
-  temb = linear(silu(linear(temb, 'time_mlp.0')) as tf.Tensor2D, 'time_mlp.2');
+  temb = mark('time_mlp', linear(silu(linear(temb, 'time_mlp.0')) as tf.Tensor2D, 'time_mlp.2'));
 
-  const x1 = res(conv(x, 'conv1'), temb, 'res1');
-  const x2 = res(conv(x1, 'down1', 2), temb, 'res2');
-  const x3 = res(conv(x2, 'down2', 2), temb, 'res3');
-  let m = res(conv(x3, 'down3', 2), temb, 'mid1');
-  m = attention(m, 'mid_attn');
-  m = res(m, temb, 'mid2');
+  const x1 = mark('res1', res(mark('conv1', conv(x, 'conv1')), temb, 'res1'));
+  const x2 = mark('res2', res(mark('down1', conv(x1, 'down1', 2)), temb, 'res2'));
+  const x3 = mark('res3', res(mark('down2', conv(x2, 'down2', 2)), temb, 'res3'));
+  let m = mark('mid1', res(mark('down3', conv(x3, 'down3', 2)), temb, 'mid1'));
+  m = mark('mid_attn', attention(m, 'mid_attn'));
+  m = mark('mid2', res(m, temb, 'mid2'));
 
-  let u = res(tf.concat([convT(m, 'up3'), x3], 3), temb, 'res_up3');
-  u = res(tf.concat([convT(u, 'up2'), x2], 3), temb, 'res_up2');
-  u = res(tf.concat([convT(u, 'up1'), x1], 3), temb, 'res_up1');
-  return conv(silu(groupNorm(u, 'output.0')) as tf.Tensor4D, 'output.2');
+  let u = mark('res_up3', res(tf.concat([mark('up3', convT(m, 'up3')), x3], 3), temb, 'res_up3'));
+  u = mark('res_up2', res(tf.concat([mark('up2', convT(u, 'up2')), x2], 3), temb, 'res_up2'));
+  u = mark('res_up1', res(tf.concat([mark('up1', convT(u, 'up1')), x1], 3), temb, 'res_up1'));
+  return mark('output', conv(silu(groupNorm(u, 'output.0')) as tf.Tensor4D, 'output.2'));
 }

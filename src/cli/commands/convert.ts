@@ -1,0 +1,62 @@
+/** `diffusion import` (PyTorch / safetensors → project weights) and `export` (→ .safetensors). */
+import * as fs from 'node:fs';
+import { UserError, type Command } from '../command.ts';
+import { parse } from '../args.ts';
+import { modelTensors, type WeightsMeta } from '../../core/weights/format.ts';
+import { toTorchTensors } from '../../core/weights/torch-import.ts';
+import { writeSafetensors } from '../../core/weights/safetensors.ts';
+import { countParams } from '../../core/model.ts';
+import { loadWeightsPath, writeWeightsDir } from '../weights-files.ts';
+
+const IMPORT_USAGE = `Usage: diffusion import FILE (.pth | .pt | .safetensors) --out DIR [--raw] [--float16]
+
+Converts a PyTorch checkpoint into the project's weights format (a folder the page and the CLI
+load). Accepts the seed notebook's torch.save dict (model_state_dict, model_config,
+diffusion_config, optimizer state…), a bare state_dict, a training checkpoint with an EMA,
+or .safetensors. The pickle is never executed: only the opcodes and globals a state_dict needs
+are accepted, anything else is refused. Names and shapes are checked against SimpleUNet.
+
+  --out DIR     destination folder (e.g. public/weights/my-model)
+  --raw         take the raw weights when the checkpoint also has an EMA (default: EMA)
+  --float16     store float16 shards (half the size; what the site ships)`;
+
+const EXPORT_USAGE = `Usage: diffusion export [--weights DIR] --out FILE.safetensors
+
+Writes weights as .safetensors with PyTorch names and layouts (conv weights OIHW, transposed
+convs [in, out, kh, kw], linear [out, in]), loadable with
+  model.load_state_dict(safetensors.torch.load_file(FILE))
+in the seed's SimpleUNet.
+
+  --weights PATH   weights folder, .pth or .safetensors (default public/weights/simple-unet)`;
+
+export const importCommand: Command = {
+  name: 'import',
+  summary: 'Convert a PyTorch checkpoint (.pth) or .safetensors into the project\'s weights format',
+  usage: IMPORT_USAGE,
+  async run(args) {
+    const { values: v, positionals } = parse(args, { out: { type: 'string' }, raw: { type: 'boolean' }, float16: { type: 'boolean' } }, IMPORT_USAGE);
+    if (positionals.length !== 1) throw new UserError(`import takes one file\n\n${IMPORT_USAGE}`);
+    if (!v.out) throw new UserError(`--out DIR is required\n\n${IMPORT_USAGE}`);
+    const w = loadWeightsPath(positionals[0], v.raw ? 'model' : 'ema');
+    const meta: WeightsMeta = { ...w.meta, extra: { importedFrom: positionals[0], source: w.source } };
+    writeWeightsDir(v.out, modelTensors(w.weights, w.config), meta, { dtype: v.float16 ? 'float16' : 'float32' });
+    console.log(`imported ${positionals[0]} (${w.source}, width ${w.config.width}, ${countParams(w.config).toLocaleString('en-US')} parameters) → ${v.out}`);
+    return 0;
+  },
+};
+
+export const exportCommand: Command = {
+  name: 'export',
+  summary: 'Write weights as .safetensors with PyTorch names and layouts',
+  usage: EXPORT_USAGE,
+  async run(args) {
+    const { values: v } = parse(args, { weights: { type: 'string', default: 'public/weights/simple-unet' }, out: { type: 'string' } }, EXPORT_USAGE);
+    if (!v.out) throw new UserError(`--out FILE.safetensors is required\n\n${EXPORT_USAGE}`);
+    const w = loadWeightsPath(v.weights!);
+    const tensors = toTorchTensors(w.weights, w.config).map((t) => ({ ...t, dtype: 'F32' as const }));
+    const meta = { simple_unet: JSON.stringify({ modelConfig: w.config, schedule: w.meta.schedule, prediction: w.meta.prediction, weightsKind: w.meta.weightsKind, training: w.meta.training }) };
+    fs.writeFileSync(v.out, writeSafetensors(tensors, meta));
+    console.log(`exported ${v.weights} → ${v.out} (${tensors.length} tensors, PyTorch layout)`);
+    return 0;
+  },
+};

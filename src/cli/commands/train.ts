@@ -1,0 +1,128 @@
+/** `diffusion train`: the project's trainer (the same code the page runs) on CIFAR-10 in Node. */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { UserError, type Command } from '../command.ts';
+import { parse, num } from '../args.ts';
+import { initNodeBackend } from '../tf-node.ts';
+import { SimpleUNet } from '../../core/model.ts';
+import { makeSchedule, SEED_SCHEDULE } from '../../core/schedule.ts';
+import { Trainer, SEED_RECIPE, type TrainerState } from '../../core/trainer.ts';
+import { encodeCheckpoint, decodeCheckpoint } from '../../core/checkpoint.ts';
+import { modelTensors, MANIFEST_FILE, shardPaths, type TrainingRecord } from '../../core/weights/format.ts';
+import { resolveCifarDir, loadCifar } from '../data-path.ts';
+import { writeWeightsDir } from '../weights-files.ts';
+import { progress } from '../progress.ts';
+
+const USAGE = `Usage: diffusion train [options]
+
+Trains SimpleUNet on CIFAR-10 with the seed's recipe (ε-prediction MSE, AdamW lr 1e-4 and weight
+decay 1e-6, cosine annealing over --steps, gradient clipping at 1.0, batch 128, random flips) and
+an EMA of the weights. Checkpoints (weights, EMA, Adam moments, step, RNG, loss history) go to
+OUT/checkpoint and resume exactly with --resume; OUT/ema holds the EMA weights for \`sample\`.
+
+  --data DIR          CIFAR-10 binary folder (default: $CIFAR10_DIR, ./data, ../shared/data)
+  --limit N           train on the first N images only
+  --width W           channel multiplier (default 1 = the seed's network; 0.25 is ~11x smaller)
+  --batch B           batch size (default 128)
+  --lr X              peak learning rate (default 1e-4)
+  --steps N           planned optimizer steps; the cosine schedule spans them (default 3910 = 10 epochs)
+  --stop-after N      stop this run after N steps (checkpoint kept; resume later)
+  --time-budget S     stop this run after S seconds
+  --out DIR           run folder (default runs/train)
+  --resume            continue from OUT/checkpoint
+  --ckpt-every N      checkpoint every N steps (default 50)
+  --seed S            data order, noise and initialisation seed (default 0)
+  --backend NAME      wasm | cpu (default wasm)`;
+
+function readCheckpointDir(dir: string): { state: TrainerState; width: number } {
+  const file = path.join(dir, MANIFEST_FILE);
+  if (!fs.existsSync(file)) throw new UserError(`nothing to resume: ${file} does not exist`);
+  const json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const shards = (json.weightsManifest as { paths: string[] }[]).flatMap((g) => g.paths).map((p) => new Uint8Array(fs.readFileSync(path.join(dir, p))));
+  try {
+    const { state, manifest } = decodeCheckpoint(json, shards, file);
+    return { state, width: manifest.modelConfig.width };
+  } catch (e) {
+    throw new UserError((e as Error).message);
+  }
+}
+
+export const trainCommand: Command = {
+  name: 'train',
+  summary: 'Train (or resume training) on CIFAR-10 with the seed\'s recipe',
+  usage: USAGE,
+  async run(args) {
+    const { values: v } = parse(args, {
+      data: { type: 'string' }, limit: { type: 'string' }, width: { type: 'string', default: '1' }, batch: { type: 'string', default: '128' },
+      lr: { type: 'string', default: '1e-4' }, steps: { type: 'string', default: '3910' }, 'stop-after': { type: 'string' },
+      'time-budget': { type: 'string' }, out: { type: 'string', default: 'runs/train' }, resume: { type: 'boolean' },
+      'ckpt-every': { type: 'string', default: '50' }, seed: { type: 'string', default: '0' }, backend: { type: 'string', default: 'wasm' },
+    }, USAGE);
+    const backend = await initNodeBackend(v.backend);
+    const dir = resolveCifarDir(v.data);
+    const data = loadCifar(dir, 'train', v.limit ? { limit: num(v.limit, 'limit', { int: true, min: 1 }) } : {});
+    const out = path.resolve(v.out!);
+    const ckptDir = path.join(out, 'checkpoint');
+    const schedule = makeSchedule(SEED_SCHEDULE);
+
+    let state: TrainerState | undefined;
+    let width = num(v.width, 'width', { min: 0.125 });
+    if (v.resume) ({ state, width } = readCheckpointDir(ckptDir));
+    const model = new SimpleUNet({ width }, undefined, num(v.seed, 'seed', { int: true }));
+    const trainer = new Trainer(model, schedule, { images: data.images, count: data.count }, state ? {} : {
+      batchSize: num(v.batch, 'batch', { int: true, min: 1 }), lr: num(v.lr, 'lr', { min: 0 }),
+      totalSteps: num(v.steps, 'steps', { int: true, min: 1 }), seed: num(v.seed, 'seed', { int: true }),
+    }, state);
+    const cfg = trainer.config;
+    const command = `diffusion train ${args.join(' ')}`;
+    const hardware = `${os.cpus()[0]?.model ?? 'cpu'} ×${os.cpus().length}, tfjs ${backend}`;
+    console.error(`SimpleUNet width ${width} (${model.numParams.toLocaleString('en-US')} params) on ${backend}; ${data.count} images from ${dir}; `
+      + `batch ${cfg.batchSize}, lr ${cfg.lr}, ${cfg.totalSteps} planned steps; ${state ? `resuming at step ${trainer.step}` : 'from scratch'}`);
+
+    const record = (): TrainingRecord => ({
+      steps: trainer.step, imagesSeen: trainer.imagesSeen, epochs: trainer.imagesSeen / data.count, batchSize: cfg.batchSize,
+      finalLoss: trainer.losses.at(-1) ?? null, bestLoss: trainer.losses.length ? Math.min(...trainer.losses) : null,
+      wallTimeS: trainer.wallTimeS, hardware, command, recipe: { ...SEED_RECIPE, ...cfg }, lossCurve: 'loss.json',
+    });
+    const save = async () => {
+      const st = await trainer.state();
+      const { manifest, shards } = encodeCheckpoint(st, model.config, schedule.config, record());
+      const tmp = `${ckptDir}.tmp`;
+      fs.rmSync(tmp, { recursive: true, force: true });
+      fs.mkdirSync(tmp, { recursive: true });
+      shardPaths(manifest).forEach((p, i) => fs.writeFileSync(path.join(tmp, p), shards[i]));
+      fs.writeFileSync(path.join(tmp, MANIFEST_FILE), JSON.stringify(manifest));
+      fs.rmSync(ckptDir, { recursive: true, force: true });
+      fs.renameSync(tmp, ckptDir);
+      writeWeightsDir(path.join(out, 'ema'), modelTensors(st.ema, model.config), { modelConfig: model.config, schedule: schedule.config, prediction: cfg.prediction, weightsKind: 'ema', training: record() },
+        {}, { 'loss.json': JSON.stringify({ batchSize: cfg.batchSize, losses: st.losses }) });
+    };
+
+    let stop = false;
+    const onSignal = () => { stop = true; console.error('\nstopping after this step (checkpoint follows)…'); };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const stopAfter = v['stop-after'] ? num(v['stop-after'], 'stop-after', { int: true, min: 1 }) : Infinity;
+    const budget = v['time-budget'] ? num(v['time-budget'], 'time-budget', { min: 1 }) * 1000 : Infinity;
+    const every = num(v['ckpt-every'], 'ckpt-every', { int: true, min: 1 });
+    const goal = Math.min(cfg.totalSteps, trainer.step + stopAfter);
+    const bar = progress({ total: goal - trainer.step, label: 'training', unit: 'step' });
+    const started = performance.now();
+    let window: number[] = [];
+    while (trainer.step < goal && !stop && performance.now() - started < budget) {
+      const r = await trainer.trainStep();
+      window.push(r.loss);
+      if (window.length > 20) window = window.slice(-20);
+      const mean = window.reduce((a, b) => a + b, 0) / window.length;
+      bar.tick(1, `step ${r.step} loss ${mean.toFixed(4)} lr ${r.lr.toExponential(2)} ${(r.imagesSeen / trainer.wallTimeS).toFixed(1)} img/s`);
+      if (r.step % every === 0) await save();
+    }
+    bar.done();
+    await save();
+    console.log(`step ${trainer.step}/${cfg.totalSteps}, loss ${trainer.losses.at(-1)?.toFixed(4)}; checkpoint in ${ckptDir}, EMA weights in ${path.join(out, 'ema')}`);
+    trainer.dispose();
+    model.dispose();
+    return 0;
+  },
+};

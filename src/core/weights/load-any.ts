@@ -1,0 +1,98 @@
+/**
+ * One entry point for every weights file a user may bring: the project's manifest format,
+ * a PyTorch checkpoint (the seed's dict, a bare state_dict, or a training checkpoint with an
+ * EMA), or .safetensors. Bytes in, tfjs-layout arrays and metadata out; runs in the page too.
+ */
+import { SEED_CONFIG, type UNetConfig } from '../model.ts';
+import { SEED_SCHEDULE, type ScheduleConfig } from '../schedule.ts';
+import type { Prediction } from '../diffusion.ts';
+import { matchModel, validateManifest, decodeWeights, type WeightsMeta, type TrainingRecord } from './format.ts';
+import { readTorchCheckpoint, findStateDict } from './torch-checkpoint.ts';
+import { readSafetensors } from './safetensors.ts';
+import { fromTorchStateDict } from './torch-import.ts';
+
+export interface LoadedWeights {
+  config: UNetConfig;
+  weights: Map<string, Float32Array>;
+  meta: WeightsMeta;
+  /** Where the tensors came from inside the file (e.g. 'ema_state_dict'). */
+  source: string;
+  format: 'project' | 'pytorch' | 'safetensors';
+}
+
+export type WeightsFileKind = 'pytorch' | 'safetensors';
+
+/** By content, not name: zip magic for torch ≥ 1.6, an 8-byte length + '{' for safetensors. */
+export function sniffWeightsFile(bytes: Uint8Array, fileName: string): WeightsFileKind {
+  if (bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b) return 'pytorch';
+  if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5) return 'pytorch'; // legacy pickle; the reader explains
+  if (bytes.length >= 9 && bytes[8] === 0x7b) return 'safetensors';
+  throw new Error(`${fileName} is neither a PyTorch checkpoint (.pth, a zip) nor a .safetensors file`);
+}
+
+function num(v: unknown, fallback: number): number {
+  return typeof v === 'number' && Number.isFinite(v) ? v : fallback;
+}
+
+/** The seed's diffusion_config {num_timesteps, beta_start, beta_end}, if present. */
+function scheduleFrom(meta: Record<string, unknown>): ScheduleConfig {
+  const d = (meta.diffusion_config ?? {}) as Record<string, unknown>;
+  return {
+    ...SEED_SCHEDULE,
+    T: num(d.num_timesteps, SEED_SCHEDULE.T),
+    betaStart: num(d.beta_start, SEED_SCHEDULE.betaStart),
+    betaEnd: num(d.beta_end, SEED_SCHEDULE.betaEnd),
+    kind: d.schedule === 'cosine' ? 'cosine' : 'linear',
+  };
+}
+
+function trainingFrom(meta: Record<string, unknown>, source: string): TrainingRecord | null {
+  const losses = Array.isArray(meta.train_losses) ? (meta.train_losses as unknown[]).filter((x): x is number => typeof x === 'number') : [];
+  const steps = num(meta.step, 0);
+  if (!losses.length && !steps && meta.epoch === undefined) return null;
+  const images = num(meta.images_seen, 0);
+  return {
+    steps, imagesSeen: images, epochs: num(meta.epoch, images / 50000), batchSize: num(meta.batch_size, 128),
+    finalLoss: losses.length ? losses[losses.length - 1] : num(meta.loss, NaN) || null,
+    bestLoss: losses.length ? Math.min(...losses) : null,
+    wallTimeS: num(meta.wall_time_s, 0), hardware: String(meta.hardware ?? 'unknown'), command: String(meta.command ?? `imported from ${source}`),
+  };
+}
+
+export function loadTorchOrSafetensors(bytes: Uint8Array, fileName: string, prefer: 'ema' | 'model' = 'ema'): LoadedWeights {
+  const kind = sniffWeightsFile(bytes, fileName);
+  if (kind === 'safetensors') {
+    const f = readSafetensors(bytes, fileName);
+    const { config, weights } = fromTorchStateDict(f.tensors, fileName);
+    let extra: Partial<WeightsMeta> = {};
+    try {
+      extra = f.metadata.simple_unet ? JSON.parse(f.metadata.simple_unet) : {};
+    } catch { /* foreign metadata: ignore */ }
+    return {
+      config, weights, source: 'safetensors', format: 'safetensors',
+      meta: { modelConfig: config, schedule: { ...SEED_SCHEDULE, ...(extra.schedule ?? {}) }, prediction: (extra.prediction as Prediction) ?? 'epsilon', training: extra.training ?? null, weightsKind: extra.weightsKind },
+    };
+  }
+  const ck = readTorchCheckpoint(bytes, fileName);
+  const found = findStateDict(ck.root, { prefer, fileName });
+  const { config, weights } = fromTorchStateDict(found.stateDict, fileName);
+  const mc = (ck.meta.model_config ?? {}) as Record<string, unknown>;
+  if (mc.time_emb_dim !== undefined && mc.time_emb_dim !== SEED_CONFIG.timeEmbDim) {
+    throw new Error(`${fileName}: model_config.time_emb_dim is ${String(mc.time_emb_dim)}; SimpleUNet here uses ${SEED_CONFIG.timeEmbDim}`);
+  }
+  return {
+    config, weights, source: found.source, format: 'pytorch',
+    meta: {
+      modelConfig: config, schedule: scheduleFrom(ck.meta), prediction: ck.meta.prediction === 'v' ? 'v' : 'epsilon',
+      weightsKind: found.source.startsWith('ema') ? 'ema' : 'raw', training: trainingFrom(ck.meta, fileName),
+    },
+  };
+}
+
+/** The project's format from a manifest object and its shard bytes. */
+export function loadProjectWeights(manifestJson: unknown, shards: Uint8Array[], source: string): LoadedWeights {
+  const m = validateManifest(manifestJson, source);
+  const weights = matchModel(decodeWeights(m, shards), m.modelConfig, source);
+  const { format: _f, formatVersion: _v, layout: _l, weightsManifest: _w, ...meta } = m;
+  return { config: m.modelConfig, weights, meta, source, format: 'project' };
+}
