@@ -227,7 +227,8 @@ def main():
         train_losses = list(ck["train_losses"])
         wall_prev = float(ck["wall_time_s"])
         torch.set_rng_state(ck["torch_rng_state"])
-        np_rng.set_state(ck["numpy_rng_state"])
+        st = ck["numpy_rng_state"]
+        np_rng.set_state((st[0], np.array(st[1], dtype=np.uint32), st[2], st[3], st[4]))
         perm = np.asarray(ck["data_order"]["perm"])
         pos = int(ck["data_order"]["pos"])
         commands = list(ck.get("commands", []))
@@ -242,7 +243,7 @@ def main():
             f.write(CSV_HEADER)
 
     hardware = {"cpu": cpu_model(), "threads": torch.get_num_threads(),
-                "torch": torch.__version__}
+                "torch": str(torch.__version__)}
     print(f"width {args.width:g} channels {model.channels} params {count_params(model):,}; "
           f"threads {hardware['threads']}; cpu {hardware['cpu']}", flush=True)
 
@@ -271,7 +272,8 @@ def main():
             "command": list(sys.argv),
             "commands": commands,
             "torch_rng_state": torch.get_rng_state(),
-            "numpy_rng_state": np_rng.get_state(),
+            # Plain Python values only, so the project's safe unpickler can read the file.
+            "numpy_rng_state": (lambda st: (st[0], st[1].tolist(), int(st[2]), int(st[3]), float(st[4])))(np_rng.get_state()),
             "data_order": {"perm": perm, "pos": pos},
         }, ckpt_path)
 

@@ -19,6 +19,9 @@ export function addNoise(s: Schedule, x0: tf.Tensor4D, noise: tf.Tensor4D, t: Ar
   });
 }
 
+/** The same q(x_t | x_0) in plain JS (no tfjs) for one t; lives in plain.ts so the light worker can use it without tfjs. */
+export { addNoiseValues } from './plain.ts';
+
 /** The regression target for a prediction type. */
 export function target(s: Schedule, prediction: Prediction, x0: tf.Tensor4D, noise: tf.Tensor4D, t: ArrayLike<number>): tf.Tensor4D {
   if (prediction === 'epsilon') return noise.clone();

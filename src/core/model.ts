@@ -218,6 +218,9 @@ export function timeEmbedding(t: tf.Tensor1D, dim: number): tf.Tensor2D {
   });
 }
 
+/** The same embedding in plain JS (no tfjs), rows t × dim columns; lives in plain.ts so the light worker can use it without tfjs. */
+export { timeEmbeddingValues } from './plain.ts';
+
 function unetForward(cfg: UNetConfig, p: ParamLookup, x: tf.Tensor4D, t: tf.Tensor1D, opts: ForwardOptions): tf.Tensor4D {
   let dropoutCalls = 0;
   const silu = (h: tf.Tensor) => tf.mul(h, tf.sigmoid(h));

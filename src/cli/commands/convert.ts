@@ -39,7 +39,13 @@ export const importCommand: Command = {
     if (!v.out) throw new UserError(`--out DIR is required\n\n${IMPORT_USAGE}`);
     const w = loadWeightsPath(positionals[0], v.raw ? 'model' : 'ema');
     const meta: WeightsMeta = { ...w.meta, extra: { importedFrom: positionals[0], source: w.source } };
-    writeWeightsDir(v.out, modelTensors(w.weights, w.config), meta, { dtype: v.float16 ? 'float16' : 'float32' });
+    const extraFiles: Record<string, string> = {};
+    if (w.losses?.length && meta.training) {
+      // Keep the loss curve beside the weights, as `train` does.
+      meta.training = { ...meta.training, lossCurve: 'loss.json' };
+      extraFiles['loss.json'] = JSON.stringify({ batchSize: meta.training.batchSize, losses: w.losses });
+    }
+    writeWeightsDir(v.out, modelTensors(w.weights, w.config), meta, { dtype: v.float16 ? 'float16' : 'float32' }, extraFiles);
     console.log(`imported ${positionals[0]} (${w.source}, width ${w.config.width}, ${countParams(w.config).toLocaleString('en-US')} parameters) → ${v.out}`);
     return 0;
   },

@@ -18,6 +18,8 @@ export interface LoadedWeights {
   /** Where the tensors came from inside the file (e.g. 'ema_state_dict'). */
   source: string;
   format: 'project' | 'pytorch' | 'safetensors';
+  /** Per-step training losses, when the file carries them (a training checkpoint's train_losses). */
+  losses?: number[];
 }
 
 export type WeightsFileKind = 'pytorch' | 'safetensors';
@@ -46,16 +48,43 @@ function scheduleFrom(meta: Record<string, unknown>): ScheduleConfig {
   };
 }
 
+/** Mean of the last `w` values, and the lowest mean over any `w` consecutive values (per-step losses are noisy). */
+export function smoothedLosses(losses: number[], w = 100): { final: number | null; best: number | null } {
+  if (!losses.length) return { final: null, best: null };
+  const k = Math.min(w, losses.length);
+  let sum = 0;
+  for (let i = 0; i < k; i++) sum += losses[i];
+  let best = sum / k;
+  for (let i = k; i < losses.length; i++) {
+    sum += losses[i] - losses[i - k];
+    best = Math.min(best, sum / k);
+  }
+  return { final: sum / k, best };
+}
+
+function hardwareText(h: unknown): string {
+  if (h && typeof h === 'object' && !Array.isArray(h)) {
+    const o = h as Record<string, unknown>;
+    return [o.cpu, o.threads !== undefined ? `${String(o.threads)} thread(s)` : null, o.torch ? `PyTorch ${String(o.torch)}` : null].filter(Boolean).join(', ');
+  }
+  return h === undefined ? 'unknown' : String(h);
+}
+
 function trainingFrom(meta: Record<string, unknown>, source: string): TrainingRecord | null {
+  // The project's PyTorch trainer (scripts/torch/train.py) writes these keys; the seed's notebook only epoch/loss/train_losses.
   const losses = Array.isArray(meta.train_losses) ? (meta.train_losses as unknown[]).filter((x): x is number => typeof x === 'number') : [];
   const steps = num(meta.step, 0);
   if (!losses.length && !steps && meta.epoch === undefined) return null;
   const images = num(meta.images_seen, 0);
+  const tc = (meta.train_config ?? {}) as Record<string, unknown>;
+  const { final, best } = smoothedLosses(losses);
   return {
-    steps, imagesSeen: images, epochs: num(meta.epoch, images / 50000), batchSize: num(meta.batch_size, 128),
-    finalLoss: losses.length ? losses[losses.length - 1] : num(meta.loss, NaN) || null,
-    bestLoss: losses.length ? Math.min(...losses) : null,
-    wallTimeS: num(meta.wall_time_s, 0), hardware: String(meta.hardware ?? 'unknown'), command: String(meta.command ?? `imported from ${source}`),
+    steps, imagesSeen: images, epochs: num(meta.epoch, images / 50000), batchSize: num(tc.batch ?? meta.batch_size, 128),
+    finalLoss: final ?? (num(meta.loss, NaN) || null), bestLoss: best,
+    wallTimeS: num(meta.wall_time_s, 0), hardware: hardwareText(meta.hardware),
+    command: Array.isArray(meta.command) ? (meta.command as unknown[]).join(' ') : String(meta.command ?? `imported from ${source}`),
+    recipe: Object.keys(tc).length ? tc : undefined,
+    notes: losses.length ? 'finalLoss: mean of the last 100 optimizer steps; bestLoss: lowest 100-step mean' : undefined,
   };
 }
 
@@ -80,8 +109,9 @@ export function loadTorchOrSafetensors(bytes: Uint8Array, fileName: string, pref
   if (mc.time_emb_dim !== undefined && mc.time_emb_dim !== SEED_CONFIG.timeEmbDim) {
     throw new Error(`${fileName}: model_config.time_emb_dim is ${String(mc.time_emb_dim)}; SimpleUNet here uses ${SEED_CONFIG.timeEmbDim}`);
   }
+  const losses = Array.isArray(ck.meta.train_losses) ? (ck.meta.train_losses as unknown[]).filter((x): x is number => typeof x === 'number') : undefined;
   return {
-    config, weights, source: found.source, format: 'pytorch',
+    config, weights, source: found.source, format: 'pytorch', losses,
     meta: {
       modelConfig: config, schedule: scheduleFrom(ck.meta), prediction: ck.meta.prediction === 'v' ? 'v' : 'epsilon',
       weightsKind: found.source.startsWith('ema') ? 'ema' : 'raw', training: trainingFrom(ck.meta, fileName),

@@ -158,6 +158,39 @@ function numpyScalar(args: readonly unknown[]): number | bigint | boolean {
   throw new PickleError(`numpy scalar: unsupported dtype '${dtype.code}'`);
 }
 
+/**
+ * numpy arrays of plain numbers (a data order, a loss history): `_reconstruct(ndarray, (0,), b'b')`
+ * then BUILD with (version, shape, dtype, fortran, raw bytes). Object arrays are refused.
+ */
+export class NumpyArray implements PySettable {
+  shape: number[] = [];
+  data: Float64Array | Float32Array | Int32Array | BigInt64Array | Uint8Array = new Float64Array(0);
+  [SET_STATE](state: unknown): void {
+    if (!Array.isArray(state) || state.length < 5) throw new PickleError('numpy array: unexpected state');
+    const [, shape, dtype, fortran, raw] = state as [unknown, unknown, unknown, unknown, unknown];
+    if (!(dtype instanceof NumpyDtype) || !(raw instanceof Uint8Array)) {
+      throw new PickleError('numpy array: only arrays of plain numbers are supported (no object arrays)');
+    }
+    if (fortran) throw new PickleError('numpy array: Fortran-order arrays are not supported');
+    const m = /^([<>=|]?)([fiub])(\d+)$/.exec(dtype.code);
+    if (!m || (m[1] || dtype.byteorder) === '>') throw new PickleError(`numpy array: unsupported dtype '${dtype.code}'`);
+    this.shape = (shape as unknown[]).map(Number);
+    const buf = raw.slice().buffer;
+    const kind = m[2]! + m[3]!;
+    const views: Record<string, () => NumpyArray['data']> = {
+      f8: () => new Float64Array(buf), f4: () => new Float32Array(buf), i4: () => new Int32Array(buf),
+      i8: () => new BigInt64Array(buf), u1: () => new Uint8Array(buf), b1: () => new Uint8Array(buf),
+    };
+    const make = views[kind];
+    if (!make) throw new PickleError(`numpy array: unsupported dtype '${dtype.code}'`);
+    this.data = make();
+  }
+}
+
+function numpyReconstruct(): NumpyArray {
+  return new NumpyArray();
+}
+
 /** Globals any plain-data pickle may use. Python 2 spellings (`__builtin__.set`) only for the harmless ones. */
 export const BASE_GLOBALS: GlobalTable = new Map<string, PyCallImpl | null>([
   ['collections.OrderedDict', makeDict],
@@ -169,6 +202,9 @@ export const BASE_GLOBALS: GlobalTable = new Map<string, PyCallImpl | null>([
   ['numpy.dtype', numpyDtype],
   ['numpy.core.multiarray.scalar', numpyScalar],
   ['numpy._core.multiarray.scalar', numpyScalar],
+  ['numpy.core.multiarray._reconstruct', numpyReconstruct],
+  ['numpy._core.multiarray._reconstruct', numpyReconstruct],
+  ['numpy.ndarray', null], // named as _reconstruct's first argument, never called
 ]);
 
 // ------------------------------------------------------------------ the interpreter

@@ -222,6 +222,8 @@ function torchGlobals(): GlobalTable {
   }
   g.set('torch.Size', (a) => (Array.isArray(a[0]) ? [...a[0]] : []));
   g.set('torch.device', (a) => (a.length > 1 && a[1] !== null ? `${String(a[0])}:${String(a[1])}` : String(a[0])));
+  // torch.__version__ is a str subclass; checkpoints that record it pickle it by class.
+  g.set('torch.torch_version.TorchVersion', (a) => String(a[0] ?? ''));
   return g;
 }
 

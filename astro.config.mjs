@@ -1,0 +1,30 @@
+// @ts-check
+import { defineConfig, passthroughImageService } from 'astro/config';
+import mdx from '@astrojs/mdx';
+import remarkMath from 'remark-math';
+import rehypeKatex from 'rehype-katex';
+import { workerPool } from './src/workers/astro-integration.ts';
+import rehypeBaseLinks from './src/markdown/rehype-base-links.mjs';
+
+// SITE_BASE deploys the static site under a sub-path (e.g. SITE_BASE=/diffusion/ npm run build).
+const base = process.env.SITE_BASE ?? '/';
+
+export default defineConfig({
+  base,
+  outDir: process.env.SITE_OUT_DIR ?? './dist',
+  trailingSlash: 'ignore',
+  output: 'static',
+  // No image optimisation: the article's figures are canvases and committed PNGs; this keeps
+  // sharp (a native download) out of the build.
+  image: { service: passthroughImageService() },
+  integrations: [mdx(), workerPool({ crossOriginIsolation: true })],
+  markdown: {
+    remarkPlugins: [remarkMath],
+    rehypePlugins: [rehypeKatex, [rehypeBaseLinks, { base }]],
+    shikiConfig: { theme: 'github-light' },
+  },
+  vite: {
+    build: { chunkSizeWarningLimit: 2000 },
+    optimizeDeps: { exclude: ['@tensorflow/tfjs-backend-wasm'] },
+  },
+});

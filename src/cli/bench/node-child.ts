@@ -1,0 +1,186 @@
+/**
+ * One benchmark child process: one tfjs backend configuration (backend + wasm threads), a list
+ * of cases, one result line per case on stdout (prefixed with RESULT_PREFIX). A separate process
+ * per configuration because the wasm thread count is fixed when the backend starts.
+ *
+ *   node --import tsx src/cli/bench/node-child.ts '<json ChildSpec>'
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { initNodeBackend } from '../tf-node.ts';
+import { enableNodeWasmThreads, wasmThreadsInUse } from './wasm-threads-node.ts';
+import { SimpleUNet } from '../../core/model.ts';
+import { makeSchedule } from '../../core/schedule.ts';
+import { Trainer } from '../../core/trainer.ts';
+import { forwardFlops } from '../../core/flops.ts';
+import { stats, mapStats, RESULT_PREFIX, type NodeRecord, type KernelProfileRow } from './types.ts';
+
+export interface CaseSpec {
+  kind: 'forward' | 'train';
+  width: number;
+  batch: number;
+  warmup: number;
+  repeats: number;
+  /** Fewer repeats (never under 1) when the warm-up shows they would take longer than this. */
+  budgetS: number;
+}
+
+export interface ChildSpec {
+  backend: 'wasm' | 'cpu';
+  /** wasm only: null = tfjs' default in Node (1 thread); n ≥ 2 uses the threads workaround. */
+  threads: number | null;
+  cases: CaseSpec[];
+  /** Profile one forward of this width/batch with tf.profile (per-kernel times). */
+  profile?: { width: number; batch: number } | null;
+}
+
+function emit(kind: string, data: unknown): void {
+  process.stdout.write(`${RESULT_PREFIX}${JSON.stringify({ kind, data })}\n`);
+}
+
+async function time(f: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await f();
+  return performance.now() - t0;
+}
+
+const models = new Map<number, SimpleUNet>();
+function model(width: number): SimpleUNet {
+  let m = models.get(width);
+  if (!m) {
+    m = new SimpleUNet({ width });
+    models.set(width, m);
+  }
+  return m;
+}
+
+function inputs(batch: number): { x: tf.Tensor4D; t: tf.Tensor1D } {
+  return {
+    x: tf.randomNormal([batch, 32, 32, 3], 0, 1, 'float32', 1) as tf.Tensor4D,
+    t: tf.tensor1d(Array.from({ length: batch }, (_, i) => (i * 997) % 1000), 'int32'),
+  };
+}
+
+async function runCase(c: CaseSpec, runtime: NodeRecord['runtime'], threads: number): Promise<NodeRecord> {
+  const base = { runtime, threads, kind: c.kind, width: c.width, batch: c.batch, warmup: c.warmup };
+  const m = model(c.width);
+  let call: () => Promise<unknown>;
+  let cleanup = () => {};
+  let peakBytes: number | undefined;
+  if (c.kind === 'forward') {
+    const { x, t } = inputs(c.batch);
+    call = async () => {
+      const y = m.forward(x, t);
+      await y.data();
+      y.dispose();
+    };
+    cleanup = () => { x.dispose(); t.dispose(); };
+  } else {
+    // A real Trainer step on synthetic bytes (the data only sets pixel values, not the cost).
+    const count = c.batch * 2;
+    const images = new Uint8Array(count * 3072);
+    for (let i = 0; i < images.length; i++) images[i] = (i * 2654435761) >>> 24;
+    const trainer = new Trainer(m, makeSchedule(), { images, count }, { batchSize: c.batch, totalSteps: 1000 });
+    call = () => trainer.trainStep();
+    cleanup = () => trainer.dispose();
+  }
+  try {
+    const warm: number[] = [];
+    for (let i = 0; i < c.warmup; i++) warm.push(await time(call));
+    // Peak tensor memory over one call (tf.profile tracks allocations, not time, here).
+    if (runtime !== 'torch') {
+      const info = await tf.profile(async () => { await call(); });
+      peakBytes = info.peakBytes;
+    }
+    const est = warm.length ? warm[warm.length - 1] : await time(call);
+    const repeats = Math.max(1, Math.min(c.repeats, Math.floor((c.budgetS * 1000) / Math.max(est, 1))));
+    const ms: number[] = [];
+    for (let i = 0; i < repeats; i++) ms.push(await time(call));
+    const s = stats(ms);
+    const flops = forwardFlops({ width: c.width }) * (c.kind === 'train' ? 3 : 1) * c.batch;
+    return {
+      ...base, status: 'ok', ms: s, imagesPerS: mapStats(s, (v) => (c.batch * 1000) / v),
+      gflops: s ? flops / (s.median / 1000) / 1e9 : null, peakBytes,
+      note: repeats < c.repeats ? `${repeats} of ${c.repeats} repeats (time budget ${c.budgetS} s)` : undefined,
+    };
+  } finally {
+    cleanup();
+  }
+}
+
+/** Per-kernel time of one forward; FLOP rates for the convolution and matmul kernels. */
+async function profileForward(width: number, batch: number): Promise<{ width: number; batch: number; totalMs: number; rows: KernelProfileRow[] }> {
+  const m = model(width);
+  const { x, t } = inputs(batch);
+  const warm = m.forward(x, t);
+  await warm.data();
+  warm.dispose();
+  const t0 = performance.now();
+  const info = await tf.profile(async () => {
+    const y = m.forward(x, t);
+    await y.data();
+    y.dispose();
+  });
+  const totalMs = performance.now() - t0;
+  x.dispose();
+  t.dispose();
+  const rows = new Map<string, { calls: number; ms: number; flops: number }>();
+  for (const k of info.kernels) {
+    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : Number(await k.kernelTimeMs) || 0;
+    const r = rows.get(k.name) ?? { calls: 0, ms: 0, flops: 0 };
+    r.calls++;
+    r.ms += ms;
+    r.flops += kernelFlops(k.name, k.inputShapes as number[][], k.outputShapes as number[][]);
+    rows.set(k.name, r);
+  }
+  const sum = [...rows.values()].reduce((a, r) => a + r.ms, 0);
+  return {
+    width, batch, totalMs,
+    rows: [...rows.entries()].sort((a, b) => b[1].ms - a[1].ms).map(([kernel, r]) => ({
+      kernel, calls: r.calls, ms: r.ms, share: r.ms / sum, gflops: r.flops > 0 && r.ms > 0 ? r.flops / (r.ms / 1000) / 1e9 : null,
+    })),
+  };
+}
+
+function kernelFlops(name: string, ins: number[][], outs: number[][]): number {
+  const size = (s: number[] | undefined) => (s ?? []).reduce((a, b) => a * b, 1);
+  if ((name === 'Conv2D' || name === 'FusedConv2D') && ins[1]) {
+    const [kh, kw, ci] = ins[1];
+    return 2 * size(outs[0]) * kh * kw * ci;
+  }
+  if (name === 'Conv2DBackpropInput' && ins[0] && ins[1]) {
+    // conv2dTranspose: inputs are (dy, filter [kh, kw, out, in]); each dy element scatters kh·kw·out taps
+    const [kh, kw, co] = ins[1];
+    return 2 * size(ins[0]) * kh * kw * co;
+  }
+  if ((name === 'BatchMatMul' || name === '_FusedMatMul') && ins[0] && outs[0]) {
+    const o = outs[0];
+    const k = size(ins[0]) / (size(o) / o[o.length - 1]);
+    return 2 * size(o) * k;
+  }
+  return 0;
+}
+
+async function main(): Promise<void> {
+  const spec = JSON.parse(process.argv[2] ?? '{}') as ChildSpec;
+  if (spec.backend === 'wasm' && spec.threads && spec.threads > 1) enableNodeWasmThreads(spec.threads);
+  await initNodeBackend(spec.backend);
+  const threads = spec.backend === 'wasm' ? wasmThreadsInUse() : 1;
+  emit('backend', { backend: spec.backend, threads, requestedThreads: spec.threads });
+  const runtime = spec.backend === 'wasm' ? 'tfjs-wasm' : 'tfjs-cpu';
+  if (spec.profile) emit('profile', await profileForward(spec.profile.width, spec.profile.batch));
+  for (const c of spec.cases) {
+    try {
+      emit('record', await runCase(c, runtime, threads));
+    } catch (e) {
+      emit('record', { runtime, threads, kind: c.kind, width: c.width, batch: c.batch, warmup: c.warmup, status: 'error', ms: null, imagesPerS: null, gflops: null, note: (e as Error).message } satisfies NodeRecord);
+    }
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,133 @@
+/**
+ * The benchmark's result format (bench/results.json) and small helpers shared by the runner,
+ * its child processes and the docs page that renders the table at build time.
+ */
+
+/** Median and spread of a sample. q1/q3 are linear-interpolated quartiles (meaningful from n ≥ 4). */
+export interface Stats {
+  n: number;
+  median: number;
+  min: number;
+  max: number;
+  q1: number;
+  q3: number;
+}
+
+export type Status = 'ok' | 'skipped' | 'timeout' | 'unavailable' | 'error';
+
+/** One Node-side case: a forward pass or a training step, on one runtime. */
+export interface NodeRecord {
+  /** 'tfjs-wasm' | 'tfjs-cpu' | 'torch'. */
+  runtime: 'tfjs-wasm' | 'tfjs-cpu' | 'torch';
+  /** Threads the runtime really used (wasm: XNNPACK's pool; torch: get_num_threads()). */
+  threads: number;
+  kind: 'forward' | 'train';
+  width: number;
+  batch: number;
+  status: Status;
+  /** Milliseconds per call (one forward of the batch, or one optimizer step). */
+  ms: Stats | null;
+  imagesPerS: Stats | null;
+  /** Achieved GFLOP/s at the median (analytic FLOPs; training counted as 3× forward). */
+  gflops: number | null;
+  /** Largest tf.memory().numBytes seen by tf.profile over one call (tfjs only). */
+  peakBytes?: number;
+  /** Warm-up calls, not timed. */
+  warmup: number;
+  note?: string;
+}
+
+/** One browser case: a backend variant × width. */
+export interface BrowserRecord {
+  /** e.g. 'webgpu', 'webgl', 'wasm-threads', 'wasm-nothreads', 'wasm-threads-uncapped'. */
+  variant: string;
+  /** What the page's backend code reported (label, adapter, threads, fallback). */
+  backend: string;
+  threads: number | null;
+  crossOriginIsolated: boolean;
+  width: number;
+  status: Status;
+  note?: string;
+  /** True when the shipped weights were loaded; false = random init (folder absent). */
+  weightsLoaded: boolean;
+  weightsSource: string;
+  loadMs: number | null;
+  /** First forward (batch 1): shader compilation / kernel set-up plus the lazy upload of the weights. */
+  warmupMs: number | null;
+  /** First forward at batch 8 (new shapes: more shaders on GPU backends). */
+  warmupB8Ms: number | null;
+  forward1: Stats | null;
+  forward8: Stats | null;
+  /** Achieved GFLOP/s of the batch-8 forward at its median. */
+  gflops8: number | null;
+  /** 8 images with DDIM-50: total seconds, or the projection when it hit the cap. */
+  ddim: { status: Status; seconds: number | null; projectedSeconds: number | null; stepsDone: number; capSeconds: number } | null;
+  /** max tf.memory().numBytes seen (includes the weights). */
+  peakTensorBytes: number | null;
+  /** numBytesInGPU (webgl) / GPU buffer bytes (webgpu) when the backend reports them. */
+  gpuBytes: number | null;
+  /** performance.measureUserAgentSpecificMemory() total, when available (cross-origin isolated pages). */
+  uaMemoryBytes: number | null;
+}
+
+export interface KernelProfileRow {
+  kernel: string;
+  calls: number;
+  ms: number;
+  share: number;
+  /** GFLOP/s for the FLOP-bearing kernels (Conv2D, Conv2DBackpropInput, BatchMatMul, FusedConv2D, _FusedMatMul). */
+  gflops: number | null;
+}
+
+export interface MachineInfo {
+  cpuModel: string;
+  cores: number;
+  mhz: number;
+  simd: string;
+  /** Rough theoretical peaks (GFLOP/s) with the formula used. */
+  peak: { nativeGflops: number; wasmGflops: number; formula: string };
+  node: string;
+  platform: string;
+  load: number[];
+  torch: { version: string; defaultThreads: number; mkldnn: boolean } | null;
+  chromium: string | null;
+}
+
+export interface BenchResults {
+  version: 1;
+  date: string;
+  quick: boolean;
+  command: string;
+  wallSeconds: number;
+  machine: MachineInfo;
+  /** Forward FLOPs per image (analytic, src/core/flops.ts). */
+  flopsPerImage: Record<string, number>;
+  node: NodeRecord[];
+  browser: BrowserRecord[];
+  /** tf.profile of one full-width batch-8 forward on Node wasm (1 thread). */
+  profile: { width: number; batch: number; totalMs: number; rows: KernelProfileRow[] } | null;
+  notes: string[];
+}
+
+export function stats(xs: number[]): Stats | null {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p: number) => {
+    const i = (s.length - 1) * p;
+    const lo = Math.floor(i);
+    const hi = Math.ceil(i);
+    return s[lo] + (s[hi] - s[lo]) * (i - lo);
+  };
+  return { n: s.length, median: q(0.5), min: s[0], max: s[s.length - 1], q1: q(0.25), q3: q(0.75) };
+}
+
+/** Stats of f(x) for a decreasing f (e.g. ms → images/s): min and max swap. */
+export function mapStats(s: Stats | null, f: (x: number) => number): Stats | null {
+  if (!s) return null;
+  const [a, b] = [f(s.min), f(s.max)];
+  const [c, d] = [f(s.q1), f(s.q3)];
+  return { n: s.n, median: f(s.median), min: Math.min(a, b), max: Math.max(a, b), q1: Math.min(c, d), q3: Math.max(c, d) };
+}
+
+/** Marker for result lines a child process prints on stdout. */
+export const RESULT_PREFIX = '@@bench ';

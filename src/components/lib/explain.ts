@@ -1,0 +1,91 @@
+/**
+ * Small page-side helpers shared by the explainer demos (schedule, forward diffusion, time
+ * embedding, loss curve). Rendering only: every number they draw comes from a worker task.
+ */
+import type uPlotType from 'uplot';
+
+/** Runs `cb` once, when `el` comes near the viewport (or at once without IntersectionObserver). */
+export function whenVisible(el: Element, cb: () => void, rootMargin = '300px'): void {
+  if (typeof IntersectionObserver === 'undefined') return void cb();
+  const io = new IntersectionObserver(
+    (entries) => {
+      if (entries.some((e) => e.isIntersecting)) {
+        io.disconnect();
+        cb();
+      }
+    },
+    { rootMargin },
+  );
+  io.observe(el);
+}
+
+/** Draws RGBA bytes (w×h, starting at `offset`) into a canvas of that size. */
+export function putRGBA(canvas: HTMLCanvasElement, rgba: Uint8ClampedArray, w = 32, h = 32, offset = 0): void {
+  if (canvas.width !== w) canvas.width = w;
+  if (canvas.height !== h) canvas.height = h;
+  const g = canvas.getContext('2d');
+  if (!g) return;
+  const px = new Uint8ClampedArray(rgba.buffer, rgba.byteOffset + offset, w * h * 4);
+  g.putImageData(new ImageData(new Uint8ClampedArray(px), w, h), 0, 0);
+}
+
+/** A readable message from anything thrown. */
+export function message(e: unknown): string {
+  if (e instanceof Error) return e.message || e.name;
+  return String(e);
+}
+
+let uplot: Promise<typeof uPlotType> | null = null;
+/** uPlot, loaded on first use (its CSS is imported by each chart component). */
+export function loadUPlot(): Promise<typeof uPlotType> {
+  return (uplot ??= import('uplot').then((m) => m.default));
+}
+
+/** Site colours for charts (kept in step with src/styles/global.css). */
+export const CHART = {
+  font: '12px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif',
+  labelFont: '600 12px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif',
+  axis: '#555d68',
+  grid: 'rgba(0,0,0,0.07)',
+  blue: '#1f5fbf',
+  orange: '#c2570c',
+  grey: '#9aa3ae',
+};
+
+/** An axis in the site's style. */
+export function axis(label: string, extra: Partial<uPlotType.Axis> = {}): uPlotType.Axis {
+  return {
+    label,
+    stroke: CHART.axis,
+    font: CHART.font,
+    labelFont: CHART.labelFont,
+    grid: { stroke: CHART.grid, width: 1 },
+    ticks: { stroke: CHART.grid, width: 1 },
+    ...extra,
+  };
+}
+
+/** Keeps a uPlot chart as wide as its container; returns a stop function. */
+export function fitWidth(plot: uPlotType, container: HTMLElement, height: number): () => void {
+  const fit = () => {
+    const w = Math.max(240, Math.floor(container.clientWidth));
+    if (Math.abs(w - plot.width) > 1) plot.setSize({ width: w, height });
+  };
+  const ro = new ResizeObserver(fit);
+  ro.observe(container);
+  return () => ro.disconnect();
+}
+
+const SUPERSCRIPT: Record<string, string> = { '-': '⁻', '0': '⁰', '1': '¹', '2': '²', '3': '³', '4': '⁴', '5': '⁵', '6': '⁶', '7': '⁷', '8': '⁸', '9': '⁹' };
+
+/** Compact number formatting for readouts (plain, fixed or scientific as the size asks). */
+export function fmt(v: number | null | undefined, digits = 4): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '–';
+  const a = Math.abs(v);
+  if (a !== 0 && (a < 1e-3 || a >= 1e5)) {
+    const [m, e] = v.toExponential(Math.max(1, digits - 2)).split('e');
+    const sup = e.replace('+', '').replace(/[-0-9]/g, (c) => SUPERSCRIPT[c] ?? c);
+    return `${m}×10${sup}`;
+  }
+  return v.toPrecision(digits).replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '');
+}

@@ -1,0 +1,47 @@
+/**
+ * The page's two worker pools, created on first use so nothing heavy loads before a reader
+ * reaches a demo:
+ *   model pool: one long-lived worker holding tfjs, the backend and the loaded weights
+ *               (generation, architecture trace, training runs in its own pool below);
+ *   light pool: pure-JS core functions (schedules, forward noising, time embedding, image
+ *               decoding), so a slider never waits behind a generation.
+ *   train pool: the training lab's worker (tfjs + trainer), separate so training and
+ *               generation do not block each other.
+ * Demos talk only to these pools. A restart (crash, lost GPU device) is announced with a
+ * `diffusion:pool-restart` window event that demos show as a notice.
+ */
+import { createPool } from '../../workers/pool.ts';
+import type { Pool } from '../../workers/types.ts';
+import type { ModelTasks } from '../../workers/model.worker.ts';
+import type { LightTasks } from '../../workers/light.worker.ts';
+import type { TrainTasks } from '../../workers/train.worker.ts';
+
+let model: Pool<ModelTasks> | null = null;
+let light: Pool<LightTasks> | null = null;
+let train: Pool<TrainTasks> | null = null;
+
+function announce(pool: string) {
+  return ({ reason, restarts }: { reason: string; restarts: number }) =>
+    window.dispatchEvent(new CustomEvent('diffusion:pool-restart', { detail: { pool, reason, restarts } }));
+}
+
+export function modelPool(): Pool<ModelTasks> {
+  return (model ??= createPool<ModelTasks>({
+    create: () => new Worker(new URL('../../workers/model.worker.ts', import.meta.url), { type: 'module', name: 'model' }),
+    size: 1, maxQueue: 16, name: 'model', onRestart: announce('model'),
+  }));
+}
+
+export function lightPool(): Pool<LightTasks> {
+  return (light ??= createPool<LightTasks>({
+    create: () => new Worker(new URL('../../workers/light.worker.ts', import.meta.url), { type: 'module', name: 'light' }),
+    size: 1, maxQueue: 32, name: 'light', onRestart: announce('light'),
+  }));
+}
+
+export function trainPool(): Pool<TrainTasks> {
+  return (train ??= createPool<TrainTasks>({
+    create: () => new Worker(new URL('../../workers/train.worker.ts', import.meta.url), { type: 'module', name: 'train' }),
+    size: 1, maxQueue: 4, name: 'train', onRestart: announce('train'),
+  }));
+}
