@@ -21,7 +21,7 @@ export default defineConfig({
   markdown: {
     remarkPlugins: [remarkMath],
     rehypePlugins: [rehypeKatex, [rehypeBaseLinks, { base }]],
-    shikiConfig: { theme: 'github-light' },
+    shikiConfig: { theme: 'github-light-high-contrast' },
   },
   vite: {
     build: { chunkSizeWarningLimit: 2000 },
