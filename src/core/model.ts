@@ -157,7 +157,10 @@ export class SimpleUNet {
     for (const s of this.specs) {
       const v = values.get(s.name);
       if (!v) throw new Error(`missing parameter ${s.name}`);
-      this.params.set(s.name, tf.variable(tf.tensor(v, s.shape, 'float32'), true, `${s.name}#${variableSerial++}`));
+      // The variable shares the initial tensor's data; dispose the initial handle or it leaks.
+      const init = tf.tensor(v, s.shape, 'float32');
+      this.params.set(s.name, tf.variable(init, true, `${s.name}#${variableSerial++}`));
+      init.dispose();
     }
   }
 

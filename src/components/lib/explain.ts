@@ -82,10 +82,50 @@ const SUPERSCRIPT: Record<string, string> = { '-': '⁻', '0': '⁰', '1': '¹',
 export function fmt(v: number | null | undefined, digits = 4): string {
   if (v === null || v === undefined || !Number.isFinite(v)) return '–';
   const a = Math.abs(v);
-  if (a !== 0 && (a < 1e-3 || a >= 1e5)) {
+  if (a === 0) return '0';
+  if (a < 1e-3 || a >= 1e5) {
     const [m, e] = v.toExponential(Math.max(1, digits - 2)).split('e');
-    const sup = e.replace('+', '').replace(/[-0-9]/g, (c) => SUPERSCRIPT[c] ?? c);
-    return `${m}×10${sup}`;
+    return `${m}×10${sup(Number(e))}`;
   }
+  if (a >= 10 ** digits) return String(Math.round(v));
   return v.toPrecision(digits).replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '');
+}
+
+function sup(n: number): string {
+  return String(n).replace(/[-0-9]/g, (c) => SUPERSCRIPT[c] ?? c);
+}
+
+/** Tick positions for a log axis: every decade (or every k-th when there are many), with 2 and 5 added when the range is short. */
+export function logSplits(min: number, max: number, maxTicks = 8): number[] {
+  if (!(min > 0) || !(max > min)) return [];
+  const lo = Math.floor(Math.log10(min));
+  const hi = Math.ceil(Math.log10(max));
+  const inRange = (v: number) => v >= min * (1 - 1e-9) && v <= max * (1 + 1e-9);
+  const out: number[] = [];
+  if (hi - lo <= 2) {
+    for (let e = lo; e <= hi; e++) for (const m of [1, 2, 5]) if (inRange(m * 10 ** e)) out.push(m * 10 ** e);
+    if (out.length >= 3) return out;
+    // A narrow range (less than a factor of ~4): evenly spaced round numbers instead.
+    const raw = (max - min) / 4;
+    const p = 10 ** Math.floor(Math.log10(raw));
+    const step = [1, 2, 5, 10].map((m) => m * p).find((v) => v >= raw) ?? 10 * p;
+    const lin: number[] = [];
+    for (let v = Math.ceil(min / step) * step; v <= max * (1 + 1e-9); v += step) lin.push(Number(v.toPrecision(12)));
+    return lin;
+  }
+  const step = Math.ceil((hi - lo + 1) / maxTicks);
+  for (let e = lo; e <= hi; e++) if (((e % step) + step) % step === 0 && inRange(10 ** e)) out.push(10 ** e);
+  return out;
+}
+
+/** Labels for log-axis ticks: 0.001 … 1000 written out, other powers of ten as 10ⁿ. */
+export function logTick(v: number | null): string {
+  if (v === null || !(v > 0)) return '';
+  const e = Math.log10(v);
+  if (Math.abs(e - Math.round(e)) < 1e-9) {
+    const n = Math.round(e);
+    if (n >= -3 && n <= 3) return n < 0 ? v.toFixed(-n) : String(10 ** n);
+    return `10${sup(n)}`;
+  }
+  return fmt(v, 2);
 }
