@@ -29,6 +29,9 @@ export function modelPool(): Pool<ModelTasks> {
   return (model ??= createPool<ModelTasks>({
     create: () => new Worker(new URL('../../workers/model.worker.ts', import.meta.url), { type: 'module', name: 'model' }),
     size: 1, maxQueue: 16, name: 'model', onRestart: announce('model'),
+    // A cancelled generation stops after its current network call; on an emulated GPU one call
+    // can take many seconds, and killing the worker then would throw away the loaded model.
+    cancelGraceMs: 30_000,
   }));
 }
 
@@ -42,6 +45,8 @@ export function lightPool(): Pool<LightTasks> {
 export function trainPool(): Pool<TrainTasks> {
   return (train ??= createPool<TrainTasks>({
     create: () => new Worker(new URL('../../workers/train.worker.ts', import.meta.url), { type: 'module', name: 'train' }),
-    size: 1, maxQueue: 4, name: 'train', onRestart: announce('train'),
+    // A cancelled `start` (= pause) finishes its current optimizer step before it returns, and
+    // one step of a big model on a slow backend can take many seconds: do not kill it for that.
+    size: 1, maxQueue: 4, name: 'train', onRestart: announce('train'), cancelGraceMs: 180_000,
   }));
 }

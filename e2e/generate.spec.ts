@@ -1,0 +1,309 @@
+/**
+ * The model demos on the built site: generation (wasm and WebGPU), cancellation, the WebGPU
+ * fallback, the training lab's weights, the architecture diagram and the sampler comparison.
+ * Pixels are read from the canvases (getImageData), never judged from screenshots; screenshots
+ * are saved to /tmp for a human to look at.
+ *
+ * Headless Chromium's WebGPU is SwiftShader (a CPU emulation: slow, with a long shader warm-up),
+ * so the WebGPU test uses the small model, 2 images and 3 DDIM steps.
+ */
+import { test, expect, chromium, type Page, type Locator, type ConsoleMessage } from '@playwright/test';
+import { SUB_PORT } from '../playwright.config.ts';
+
+const SHOTS = process.env.E2E_SHOTS ?? '/tmp';
+const SUB_URL = process.env.E2E_SUB_URL ?? `http://localhost:${SUB_PORT}/sub/`;
+
+interface Stats {
+  mean: number;
+  std: number;
+  /** Mean |difference| between horizontally adjacent pixels (high-frequency energy). */
+  hf: number;
+}
+
+/** Per-canvas pixel statistics (RGB, 0..255) of the canvases under `sel` inside the demo. */
+async function canvasStats(demo: Locator, sel: string): Promise<{ stats: Stats[]; pairDiff: number }> {
+  return demo.evaluate((root, s) => {
+    const cs = [...root.querySelectorAll<HTMLCanvasElement>(s)];
+    const datas = cs.map((c) => c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data);
+    const stats = datas.map((d) => {
+      let sum = 0, sq = 0, hf = 0, n = 0, m = 0;
+      for (let i = 0; i < d.length; i += 4) {
+        for (let k = 0; k < 3; k++) {
+          sum += d[i + k];
+          sq += d[i + k] * d[i + k];
+          n++;
+        }
+        if ((i / 4) % 32 !== 31) {
+          for (let k = 0; k < 3; k++) hf += Math.abs(d[i + k] - d[i + 4 + k]);
+          m += 3;
+        }
+      }
+      const mean = sum / n;
+      return { mean, std: Math.sqrt(Math.max(0, sq / n - mean * mean)), hf: hf / m };
+    });
+    let pairDiff = 0;
+    if (datas.length > 1) {
+      let acc = 0;
+      for (let i = 0; i < datas[0].length; i++) acc += Math.abs(datas[0][i] - datas[1][i]);
+      pairDiff = acc / datas[0].length;
+    }
+    return { stats, pairDiff };
+  }, sel);
+}
+
+function watchConsole(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('console', (m: ConsoleMessage) => {
+    if (m.type() === 'error') errors.push(`console.error: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  return errors;
+}
+
+async function openDemo(page: Page, base = '/'): Promise<Locator> {
+  await page.goto(base);
+  const demo = page.locator('generate-demo');
+  await demo.scrollIntoViewIfNeeded();
+  return demo;
+}
+
+async function configure(demo: Locator, o: { backend: string; sampler?: string; steps?: number; n?: number; seed?: number; model?: string }) {
+  if (o.model) await demo.locator('select[name=model]').selectOption(o.model);
+  await demo.locator('select[name=backend]').selectOption(o.backend);
+  await demo.locator('select[name=sampler]').selectOption(o.sampler ?? 'ddim');
+  if (o.steps !== undefined) await demo.locator('input[name=steps]').fill(String(o.steps));
+  if (o.n !== undefined) await demo.locator('select[name=n]').selectOption(String(o.n));
+  if (o.seed !== undefined) await demo.locator('input[name=seed]').fill(String(o.seed));
+}
+
+async function expectImages(demo: Locator, n: number) {
+  const { stats, pairDiff } = await canvasStats(demo, '[data-grid=xt] canvas');
+  expect(stats).toHaveLength(n);
+  for (const s of stats) {
+    expect(s.std, 'image is not blank (pixel std)').toBeGreaterThan(8);
+    expect(s.mean).toBeGreaterThan(5);
+    expect(s.mean).toBeLessThan(250);
+  }
+  if (n > 1) expect(pairDiff, 'images differ from each other').toBeGreaterThan(4);
+  const x0 = await canvasStats(demo, '[data-grid=x0] canvas');
+  for (const s of x0.stats) expect(s.std).toBeGreaterThan(4);
+}
+
+test.describe('model demos', () => {
+  test('architecture diagram: measured shapes and 16,808,835 parameters; keyboard details', async ({ page }) => {
+    const errors = watchConsole(page);
+    await page.goto('/');
+    const demo = page.locator('architecture-demo');
+    await demo.scrollIntoViewIfNeeded();
+    await expect(demo).toHaveAttribute('data-state', 'ready', { timeout: 120_000 });
+    await expect(demo.locator('[data-total]')).toHaveText('16,808,835');
+    await expect(demo.locator('[data-block=res2] [data-shape]')).toHaveText('16 × 16 × 128');
+    await expect(demo.locator('[data-block=mid_attn] [data-shape]')).toHaveText('4 × 4 × 512');
+    await expect(demo.locator('[data-block=output] [data-shape]')).toHaveText('32 × 32 × 3');
+    await expect(demo.locator('[data-block=time_mlp] [data-shape]')).toHaveText('512');
+    await demo.locator('[data-block=mid_attn]').focus();
+    await expect(demo.locator('[data-details]')).toContainText('Self-attention');
+    await expect(demo.locator('[data-details]')).toContainText('[1, 4, 4, 512]');
+    await page.keyboard.press('Tab');
+    await expect(demo.locator('[data-details]')).toContainText('mid2');
+    await demo.screenshot({ path: `${SHOTS}/demo-architecture.png` });
+    // The small model's width.
+    await demo.locator('input[type=radio][value="0.25"]').check();
+    await expect(demo.locator('[data-total]')).toHaveText('1,547,235');
+    await expect(demo.locator('[data-block=res2] [data-shape]')).toHaveText('16 × 16 × 32');
+    expect(errors).toEqual([]);
+  });
+
+  test('generates varied images on wasm, shows the backend and the timing', async ({ page }) => {
+    test.setTimeout(240_000);
+    const errors = watchConsole(page);
+    const demo = await openDemo(page);
+    // The backend is labelled as soon as the demo is in view.
+    await expect(demo.locator('[data-backend-label]')).not.toHaveText(/not started|starting/, { timeout: 60_000 });
+    await configure(demo, { backend: 'wasm', steps: 20, n: 4, seed: 11 });
+    await expect(demo.locator('[data-backend-label]')).toContainText('wasm', { timeout: 60_000 });
+    const t0 = Date.now();
+    await demo.locator('button[data-action=generate]').click();
+    await expect(demo).toHaveAttribute('data-state', 'done', { timeout: 180_000 });
+    const ms = Date.now() - t0;
+    console.log(`wasm: small model, DDIM 20, 4 images: ${ms} ms from the click; ${await demo.locator('[data-timing]').textContent()}`);
+    await expect(demo.locator('[data-backend-label]')).toContainText('wasm');
+    await expect(demo.locator('[data-timing]')).toContainText('per step');
+    await expect(demo.locator('[data-status]')).toContainText('Done');
+    await expectImages(demo, 4);
+    await demo.screenshot({ path: `${SHOTS}/demo-generate-wasm.png` });
+    expect(errors).toEqual([]);
+  });
+
+  test('generates on WebGPU (SwiftShader in headless Chromium)', async ({ page }) => {
+    test.setTimeout(420_000);
+    const errors = watchConsole(page);
+    const demo = await openDemo(page);
+    const hasGpu = await page.evaluate(async () => {
+      const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+      return !!gpu && !!(await gpu.requestAdapter());
+    });
+    test.skip(!hasGpu, 'this Chromium exposes no WebGPU adapter');
+    await configure(demo, { backend: 'webgpu', steps: 3, n: 2, seed: 5 });
+    await expect(demo.locator('[data-backend-label]')).toContainText('WebGPU', { timeout: 120_000 });
+    const t0 = Date.now();
+    await demo.locator('button[data-action=generate]').click();
+    await expect(demo).toHaveAttribute('data-state', 'done', { timeout: 400_000 });
+    console.log(`webgpu: small model, DDIM 3, 2 images: ${Date.now() - t0} ms; ${await demo.locator('[data-timing]').textContent()}`);
+    await expect(demo.locator('[data-backend-label]')).toContainText('WebGPU');
+    await expect(demo).toHaveAttribute('data-backend', 'webgpu');
+    await expectImages(demo, 2);
+    await demo.screenshot({ path: `${SHOTS}/demo-generate-webgpu.png` });
+    expect(errors).toEqual([]);
+  });
+
+  test('Stop cancels a run: progress stops advancing and the state says stopped', async ({ page }) => {
+    test.setTimeout(180_000);
+    const errors = watchConsole(page);
+    const demo = await openDemo(page);
+    await configure(demo, { backend: 'wasm', sampler: 'ddpm', steps: 1000, n: 4 });
+    await demo.locator('button[data-action=generate]').click();
+    await expect.poll(async () => Number(await demo.getAttribute('data-step') ?? 0), { timeout: 120_000 }).toBeGreaterThanOrEqual(3);
+    await demo.locator('button[data-action=stop]').click();
+    await expect(demo).toHaveAttribute('data-state', 'stopped');
+    await expect(demo.locator('[data-status]')).toContainText('Stopped at step');
+    const at = Number(await demo.getAttribute('data-step'));
+    expect(at).toBeLessThan(1000);
+    await page.waitForTimeout(2000);
+    expect(Number(await demo.getAttribute('data-step'))).toBe(at);
+    await expect(demo.locator('button[data-action=generate]')).toBeEnabled();
+    // The worker is still usable, and the cancelled run left no tensors behind.
+    await configure(demo, { backend: 'wasm', sampler: 'ddim', steps: 2, n: 1 });
+    await demo.locator('button[data-action=generate]').click();
+    await expect(demo).toHaveAttribute('data-state', 'done', { timeout: 60_000 });
+    const mem = await demo.evaluate((el) => (el as unknown as { memory(): Promise<{ numTensors: number; modelTensors: number }> }).memory());
+    expect(mem.numTensors, 'only the model parameters stay allocated').toBe(mem.modelTensors);
+    expect(errors).toEqual([]);
+  });
+
+  test('uses weights the training lab saved (diffusion:use-weights)', async ({ page }) => {
+    test.setTimeout(180_000);
+    const errors = watchConsole(page);
+    const demo = await openDemo(page);
+    await page.evaluate(async () => {
+      const base = new URL('weights/simple-unet-small/', document.baseURI.replace(/[^/]*$/, ''));
+      const manifest = await (await fetch(new URL('weights.json', base))).json();
+      const paths: string[] = manifest.weightsManifest.flatMap((g: { paths: string[] }) => g.paths);
+      const shards = await Promise.all(paths.map(async (p) => new Uint8Array(await (await fetch(new URL(p, base))).arrayBuffer())));
+      const db = await new Promise<IDBDatabase>((res, rej) => {
+        const r = indexedDB.open('diffusion-lab');
+        r.onupgradeneeded = () => r.result.createObjectStore('weights');
+        r.onsuccess = () => res(r.result);
+        r.onerror = () => rej(r.error);
+      });
+      await new Promise<void>((res, rej) => {
+        const tx = db.transaction('weights', 'readwrite');
+        tx.objectStore('weights').put({ manifest, shards }, 'e2e-lab');
+        tx.oncomplete = () => res();
+        tx.onerror = () => rej(tx.error);
+      });
+      db.close();
+      window.dispatchEvent(new CustomEvent('diffusion:use-weights', { detail: { idbKey: 'e2e-lab', label: 'e2e run' } }));
+    });
+    await expect(demo.locator('select[name=model]')).toHaveValue('lab');
+    await expect(demo.locator('[data-notice]')).toContainText('trained in the lab');
+    await configure(demo, { backend: 'wasm', steps: 4, n: 2 });
+    await demo.locator('button[data-action=generate]').click();
+    await expect(demo).toHaveAttribute('data-state', 'done', { timeout: 120_000 });
+    await expectImages(demo, 2);
+    expect(errors).toEqual([]);
+  });
+
+  test('missing and corrupt weights give clear errors', async ({ page }) => {
+    test.setTimeout(120_000);
+    const demo = await openDemo(page);
+    await configure(demo, { backend: 'wasm', steps: 2, n: 1 });
+    // Missing: the weights folder answers 404.
+    await page.route('**/weights/simple-unet-small/weights.json', (r) => r.fulfill({ status: 404, body: 'not found' }));
+    await demo.locator('button[data-action=generate]').click();
+    await expect(demo).toHaveAttribute('data-state', 'error', { timeout: 60_000 });
+    await expect(demo.locator('[data-error]')).toContainText('is not shipped with this site');
+    await page.unroute('**/weights/simple-unet-small/weights.json');
+    // Corrupt: a shard cut short.
+    await page.route('**/weights/simple-unet-small/*.bin', async (r) => {
+      const res = await r.fetch();
+      const body = await res.body();
+      await r.fulfill({ status: 200, body: body.subarray(0, body.length - 1000), headers: { 'content-type': 'application/octet-stream' } });
+    });
+    await demo.locator('button[data-action=generate]').click();
+    await expect(demo).toHaveAttribute('data-state', 'error', { timeout: 60_000 });
+    await expect(demo.locator('[data-error]')).toContainText(/truncated or corrupt|do not belong together/);
+    await page.unroute('**/weights/simple-unet-small/*.bin');
+    // And the next run works.
+    await demo.locator('button[data-action=generate]').click();
+    await expect(demo).toHaveAttribute('data-state', 'done', { timeout: 60_000 });
+  });
+
+  test('sampler comparison: both rows render; the seed loop is visibly noisier than DDIM', async ({ page }) => {
+    test.setTimeout(300_000);
+    const errors = watchConsole(page);
+    await page.goto('/');
+    const demo = page.locator('sampler-compare');
+    await demo.scrollIntoViewIfNeeded();
+    await demo.locator('button[data-action=run]').click();
+    await expect(demo).toHaveAttribute('data-state', 'done', { timeout: 280_000 });
+    const seed = await canvasStats(demo, '[data-grid=seed] canvas');
+    const ddim = await canvasStats(demo, '[data-grid=ddim] canvas');
+    expect(seed.stats.length).toBeGreaterThan(0);
+    expect(ddim.stats.length).toBe(seed.stats.length);
+    for (const s of [...seed.stats, ...ddim.stats]) expect(s.std).toBeGreaterThan(4);
+    const mean = (xs: Stats[]) => xs.reduce((a, s) => a + s.hf, 0) / xs.length;
+    console.log(`high-frequency energy: seed loop ${mean(seed.stats).toFixed(1)}, DDIM ${mean(ddim.stats).toFixed(1)}`);
+    // The claim only shows with a trained model: an early snapshot gives noise from both.
+    const record = await page.evaluate(async () => {
+      const r = await fetch(new URL('weights/simple-unet-small/weights.json', document.baseURI.replace(/[^/]*$/, '')));
+      return ((await r.json()) as { training?: { finalLoss?: number; steps?: number } }).training ?? null;
+    });
+    if (record?.finalLoss != null && record.finalLoss < 0.1) {
+      expect(mean(seed.stats), 'the seed loop leaves more high-frequency noise than DDIM').toBeGreaterThan(mean(ddim.stats));
+    } else {
+      test.info().annotations.push({ type: 'note', description: `shipped small weights are an early snapshot (final loss ${record?.finalLoss}); the noise comparison is not asserted` });
+    }
+    await expect(demo.locator('[data-backend-label]')).not.toHaveText(/not started/);
+    await demo.screenshot({ path: `${SHOTS}/demo-sampler-compare.png` });
+    expect(errors).toEqual([]);
+  });
+
+  test('under the /sub/ base path: wasm files and weights load', async ({ page }) => {
+    test.setTimeout(180_000);
+    const errors = watchConsole(page);
+    const demo = await openDemo(page, SUB_URL);
+    await configure(demo, { backend: 'wasm', steps: 3, n: 1 });
+    await demo.locator('button[data-action=generate]').click();
+    await expect(demo).toHaveAttribute('data-state', 'done', { timeout: 120_000 });
+    await expect(demo.locator('[data-backend-label]')).toContainText('wasm');
+    await expectImages(demo, 1);
+    expect(errors).toEqual([]);
+  });
+});
+
+test('without WebGPU: choosing WebGPU falls back with a visible message', async ({ baseURL }) => {
+  test.setTimeout(180_000);
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-features=WebGPU,Vulkan', '--disable-gpu'],
+  });
+  try {
+    const page = await browser.newPage({ baseURL, viewport: { width: 1280, height: 900 } });
+    const errors = watchConsole(page);
+    const demo = await openDemo(page);
+    await configure(demo, { backend: 'webgpu', steps: 2, n: 1 });
+    await expect(demo).toHaveAttribute('data-backend-fallback', 'true', { timeout: 60_000 });
+    await expect(demo.locator('[data-backend-reason]')).toContainText('in place of WebGPU');
+    await expect(demo.locator('[data-backend-label]')).not.toContainText('WebGPU');
+    await expect(demo.locator('[data-backend-note]')).toBeVisible();
+    await expect(demo.locator('[data-backend-note]')).toContainText('You chose WebGPU, but it is unavailable');
+    await demo.locator('button[data-action=generate]').click();
+    await expect(demo).toHaveAttribute('data-state', 'done', { timeout: 120_000 });
+    await expectImages(demo, 1);
+    await demo.screenshot({ path: `${SHOTS}/demo-generate-fallback.png` });
+    expect(errors).toEqual([]);
+  } finally {
+    await browser.close();
+  }
+});
