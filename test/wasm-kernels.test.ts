@@ -1,6 +1,9 @@
 /**
  * The wasm backend's registered Conv2DBackpropFilter against tfjs' reference cpu backend,
  * on the convolutions the U-Net uses and a few it does not, and then on the whole network.
+ * Then the replacement Conv2DBackpropInput (conv2dTranspose as phase-split XNNPACK convolutions,
+ * with its per-filter cache): the U-Net's up-sampling shapes and odd geometries against cpu, and
+ * a weight update between calls (the cache must not serve stale filters).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -83,4 +86,55 @@ test('whole-network gradients on wasm match cpu (width 0.125)', async () => {
   }
   assert.ok(worst < 1e-3, `worst relative gradient error ${worst} (${worstName})`);
   await tf.setBackend('wasm');
+});
+
+type P4 = [[0, 0], [number, number], [number, number], [0, 0]];
+interface TCase { name: string; x: [number, number, number, number]; k: number; cin: number; cout: number; stride: number; pad: 'same' | 'valid' | P4 }
+const TRANSPOSE_CASES: TCase[] = [
+  { name: 'U-Net up3/up2/up1 geometry (4×4 → 9×9 valid)', x: [2, 4, 4, 16], k: 3, cin: 16, cout: 8, stride: 2, pad: 'valid' },
+  { name: '3×3 stride 1 same', x: [2, 8, 8, 4], k: 3, cin: 4, cout: 6, stride: 1, pad: 'same' },
+  { name: '3×3 stride 2, PyTorch padding 1', x: [2, 8, 8, 4], k: 3, cin: 4, cout: 5, stride: 2, pad: [[0, 0], [1, 1], [1, 1], [0, 0]] },
+  { name: '1×1 stride 2 (phases with no taps)', x: [1, 8, 6, 3], k: 1, cin: 3, cout: 4, stride: 2, pad: 'valid' },
+  { name: '5×5 stride 3, uneven padding', x: [1, 12, 12, 3], k: 5, cin: 3, cout: 4, stride: 3, pad: [[0, 0], [2, 1], [0, 2], [0, 0]] },
+  { name: '3×3 stride 2 same, odd size', x: [1, 7, 7, 3], k: 3, cin: 3, cout: 2, stride: 2, pad: 'same' },
+];
+
+/** dX of conv2d(x, w) for a random dY, i.e. conv2dTranspose(dY, w) back to x's shape. */
+async function backpropInputOn(backend: 'cpu' | 'wasm', c: TCase): Promise<Float32Array> {
+  await tf.setBackend(backend);
+  const r = new Rng(11);
+  return tf.tidy(() => {
+    const w = tf.tensor4d(r.normals(c.k * c.k * c.cin * c.cout), [c.k, c.k, c.cin, c.cout]);
+    const outShape = tf.conv2d(tf.zeros(c.x) as tf.Tensor4D, w, c.stride as 1, c.pad).shape;
+    const dy = tf.tensor4d(r.normals(outShape.reduce((a, b) => a * b)), outShape);
+    return tf.conv2dTranspose(dy, w, c.x, c.stride as 1, c.pad).dataSync() as Float32Array;
+  });
+}
+
+for (const c of TRANSPOSE_CASES) {
+  test(`conv2dTranspose (Conv2DBackpropInput) on wasm matches cpu: ${c.name}`, async () => {
+    const ref = await backpropInputOn('cpu', c);
+    const got = await backpropInputOn('wasm', c);
+    assert.equal(got.length, ref.length);
+    const scale = Math.max(...Array.from(ref, Math.abs));
+    const err = Math.max(...Array.from(ref, (v, i) => Math.abs(v - got[i])));
+    assert.ok(err / scale < 1e-5, `max abs err ${err} (scale ${scale})`);
+  });
+}
+
+test('conv2dTranspose on wasm follows a weight update (phase-filter cache) and frees nothing it should keep', async () => {
+  await tf.setBackend('wasm');
+  const r = new Rng(12);
+  const x = tf.tensor4d(r.normals(2 * 4 * 4 * 6), [2, 4, 4, 6]);
+  const w = tf.variable(tf.tensor4d(r.normals(3 * 3 * 5 * 6), [3, 3, 5, 6]));
+  const run = () => tf.tidy(() => tf.conv2dTranspose(x, w, [2, 9, 9, 5], 2, 'valid').dataSync() as Float32Array);
+  const before = tf.memory().numTensors;
+  const a1 = run();
+  const a2 = run(); // served from the cache
+  assert.deepEqual(a2, a1);
+  tf.tidy(() => w.assign(tf.mul(w, -2)));
+  const b = run();
+  for (let i = 0; i < a1.length; i += 37) assert.ok(Math.abs(b[i] + 2 * a1[i]) < 1e-4 * (1 + Math.abs(a1[i])), `element ${i}: ${b[i]} vs ${-2 * a1[i]}`);
+  assert.equal(tf.memory().numTensors, before);
+  tf.dispose([x, w]);
 });

@@ -5,8 +5,11 @@ import { infoCommand } from './commands/info.ts';
 import { sampleCommand } from './commands/sample.ts';
 import { importCommand, exportCommand } from './commands/convert.ts';
 import { trainCommand } from './commands/train.ts';
+import { benchCommand } from './commands/bench.ts';
+import { classifierTrainCommand } from './commands/classifier-train.ts';
+import { evalCommand } from './commands/eval.ts';
 
-const COMMANDS: Command[] = [trainCommand, sampleCommand, importCommand, exportCommand, dataCommand, infoCommand];
+const COMMANDS: Command[] = [trainCommand, sampleCommand, importCommand, exportCommand, dataCommand, infoCommand, evalCommand, classifierTrainCommand, benchCommand];
 
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

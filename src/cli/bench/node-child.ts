@@ -24,11 +24,32 @@ export interface CaseSpec {
   budgetS: number;
 }
 
+/**
+ * Skips a case whose single call is projected to take longer than maxCallS: from the last case of
+ * the same kind and width (per image), else of the same kind at another width (per FLOP, which
+ * overestimates going up in width: wider layers run at a higher FLOP rate). Returns the note, or
+ * null to run it.
+ */
+export function projectedSkip(done: { kind: string; width: number; batch: number; ms: { median: number } | null }[], c: CaseSpec, maxCallS: number, deadline = Infinity): string | null {
+  if (Date.now() > deadline) return 'skipped: out of the time budget (--budget)';
+  const same = [...done].reverse().find((d) => d.kind === c.kind && d.width === c.width && d.ms);
+  const prev = same ?? [...done].reverse().find((d) => d.kind === c.kind && d.ms);
+  if (!prev?.ms) return null;
+  const projected = (prev.ms.median / (prev.batch * forwardFlops({ width: prev.width }))) * c.batch * forwardFlops({ width: c.width }) / 1000;
+  if (projected > maxCallS) return `skipped: projected ${projected.toFixed(0)} s per call (from width ${prev.width} batch ${prev.batch}) > --max-call ${maxCallS} s`;
+  if (Date.now() + projected * 1000 * (c.warmup + 1) > deadline + 60_000) return `skipped: its projected ${(projected * (c.warmup + 1)).toFixed(0)} s would overrun the time budget (--budget)`;
+  return null;
+}
+
 export interface ChildSpec {
   backend: 'wasm' | 'cpu';
   /** wasm only: null = tfjs' default in Node (1 thread); n ≥ 2 uses the threads workaround. */
   threads: number | null;
   cases: CaseSpec[];
+  /** Skip cases projected to need longer than this per call. */
+  maxCallS: number;
+  /** Epoch ms after which remaining cases are skipped. */
+  deadline?: number;
   /** Profile one forward of this width/batch with tf.profile (per-kernel times). */
   profile?: { width: number; batch: number } | null;
 }
@@ -85,11 +106,12 @@ async function runCase(c: CaseSpec, runtime: NodeRecord['runtime'], threads: num
   }
   try {
     const warm: number[] = [];
-    for (let i = 0; i < c.warmup; i++) warm.push(await time(call));
-    // Peak tensor memory over one call (tf.profile tracks allocations, not time, here).
-    if (runtime !== 'torch') {
-      const info = await tf.profile(async () => { await call(); });
-      peakBytes = info.peakBytes;
+    for (let i = 0; i < c.warmup; i++) {
+      if (i === 0) {
+        // Peak tensor memory over one call: tf.profile tracks allocations (the warm-up is not timed).
+        const info = await tf.profile(async () => { warm.push(await time(call)); });
+        peakBytes = info.peakBytes;
+      } else warm.push(await time(call));
     }
     const est = warm.length ? warm[warm.length - 1] : await time(call);
     const repeats = Math.max(1, Math.min(c.repeats, Math.floor((c.budgetS * 1000) / Math.max(est, 1))));
@@ -168,9 +190,17 @@ async function main(): Promise<void> {
   emit('backend', { backend: spec.backend, threads, requestedThreads: spec.threads });
   const runtime = spec.backend === 'wasm' ? 'tfjs-wasm' : 'tfjs-cpu';
   if (spec.profile) emit('profile', await profileForward(spec.profile.width, spec.profile.batch));
+  const done: NodeRecord[] = [];
   for (const c of spec.cases) {
+    const skip = projectedSkip(done, c, spec.maxCallS, spec.deadline ?? Infinity);
+    if (skip) {
+      emit('record', { runtime, threads, kind: c.kind, width: c.width, batch: c.batch, warmup: c.warmup, status: 'skipped', ms: null, imagesPerS: null, gflops: null, note: skip } satisfies NodeRecord);
+      continue;
+    }
     try {
-      emit('record', await runCase(c, runtime, threads));
+      const r = await runCase(c, runtime, threads);
+      done.push(r);
+      emit('record', r);
     } catch (e) {
       emit('record', { runtime, threads, kind: c.kind, width: c.width, batch: c.batch, warmup: c.warmup, status: 'error', ms: null, imagesPerS: null, gflops: null, note: (e as Error).message } satisfies NodeRecord);
     }

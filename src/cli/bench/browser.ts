@@ -1,0 +1,166 @@
+/**
+ * Browser part of the benchmark: serves the built site twice (cross-origin isolated, so wasm may
+ * use threads, and not isolated), opens the unlisted /bench/ page in headless Chromium (the
+ * system one; never downloads a browser) and runs each case in a fresh page and worker.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { BrowserRecord, Stats } from './types.ts';
+
+export interface BrowserCase {
+  variant: 'webgpu' | 'webgl' | 'wasm-threads' | 'wasm-threads-uncapped' | 'wasm-nothreads';
+  width: number;
+  repeats1: number;
+  repeats8: number;
+  ddim: boolean;
+  capS: number;
+  /** Why DDIM is skipped, when it is. */
+  ddimNote?: string;
+  /** Whole-case time limit (default 150 s + the DDIM cap). GPU emulation compiles shaders for minutes. */
+  limitS?: number;
+  /** Skip this case when the same variant's previous case ran a batch-8 forward slower than this. */
+  skipIfPrevFwd8OverMs?: number;
+}
+
+export interface BrowserOptions {
+  root: string;
+  dist: string;
+  chromium: string;
+  cases: BrowserCase[];
+  log: (s: string) => void;
+  /** Epoch ms after which remaining cases are skipped. */
+  deadline?: number;
+}
+
+interface PageResult {
+  backend: string; requested: string; fallback: boolean; reason: string; threads: number | null; crossOriginIsolated: boolean;
+  width: number; weightsLoaded: boolean; weightsSource: string; loadMs: number; warmupMs: number; warmupB8Ms: number;
+  forward1: Stats | null; forward8: Stats | null; gflops8: number | null; ddim: BrowserRecord['ddim'];
+  peakTensorBytes: number; gpuBytes: number | null; uaMemoryBytes: number | null; uaMemoryNote: string;
+}
+
+const PORTS = { isolated: 4471, open: 4472 };
+
+async function waitFor(url: string, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    try {
+      const r = await fetch(url);
+      if (r.ok || r.status === 404) return;
+    } catch {
+      /* not up yet */
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`server at ${url} did not start`);
+}
+
+function serve(root: string, dist: string, port: number, isolated: boolean): ChildProcess {
+  const args = [path.join(root, 'scripts', 'serve.mjs'), dist, '--port', String(port)];
+  if (!isolated) args.push('--no-isolation');
+  return spawn(process.execPath, args, { cwd: root, stdio: 'ignore' });
+}
+
+export async function runBrowser(o: BrowserOptions): Promise<{ records: BrowserRecord[]; chromium: string | null; notes: string[] }> {
+  const notes: string[] = [];
+  if (!fs.existsSync(path.join(o.dist, 'bench', 'index.html'))) {
+    return { records: [], chromium: null, notes: [`browser part skipped: ${path.relative(o.root, o.dist)}/bench/ is missing (npm run build)`] };
+  }
+  if (!fs.existsSync(o.chromium)) return { records: [], chromium: null, notes: [`browser part skipped: no Chromium at ${o.chromium}`] };
+  const { chromium } = await import('@playwright/test');
+  const servers = [serve(o.root, o.dist, PORTS.isolated, true), serve(o.root, o.dist, PORTS.open, false)];
+  const records: BrowserRecord[] = [];
+  let version: string | null = null;
+  try {
+    await Promise.all([waitFor(`http://localhost:${PORTS.isolated}/`, 15_000), waitFor(`http://localhost:${PORTS.open}/`, 15_000)]);
+    const browser = await chromium.launch({
+      executablePath: o.chromium,
+      args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+        '--no-first-run', '--enable-blink-features=ForceEagerMeasureMemory'],
+    });
+    version = `Chromium ${browser.version()}`;
+    const unavailable = new Set<string>();
+    let defaultThreads: number | null = null;
+    try {
+      for (const c of o.cases) {
+        const base = { variant: c.variant, width: c.width };
+        if (unavailable.has(c.variant)) {
+          records.push(empty(base, 'unavailable', `see width ${c.width === 1 ? 0.25 : 1}`));
+          continue;
+        }
+        if (Date.now() > (o.deadline ?? Infinity)) {
+          records.push(empty(base, 'skipped', 'out of the time budget (--budget)'));
+          continue;
+        }
+        const prev = [...records].reverse().find((r) => r.variant === c.variant);
+        if (c.skipIfPrevFwd8OverMs && prev && (prev.status !== 'ok' || (prev.forward8?.median ?? Infinity) > c.skipIfPrevFwd8OverMs)) {
+          records.push(empty(base, 'skipped', prev.status !== 'ok'
+            ? `width ${prev.width} did not finish (${prev.status})`
+            : `a batch-8 forward at width ${prev.width} took ${((prev.forward8?.median ?? 0) / 1000).toFixed(1)} s; width ${c.width} does ~${Math.round((c.width / prev.width) ** 2)}× the work`));
+          continue;
+        }
+        if (c.variant === 'wasm-threads-uncapped' && defaultThreads !== null && defaultThreads >= 2) {
+          records.push(empty(base, 'skipped', `the site's default already uses ${defaultThreads} threads`));
+          continue;
+        }
+        const isolated = c.variant !== 'wasm-nothreads';
+        const origin = `http://localhost:${isolated ? PORTS.isolated : PORTS.open}`;
+        const backend = c.variant.startsWith('wasm') ? 'wasm' : c.variant;
+        const ctx = await browser.newContext();
+        const page = await ctx.newPage();
+        let last = '';
+        page.on('console', (m) => {
+          const t = m.text();
+          if (t.startsWith('[bench] ')) last = t.slice(8);
+          else if (m.type() === 'error') o.log(`    console: ${t.slice(0, 200)}`);
+        });
+        const t0 = Date.now();
+        o.log(`  browser ${c.variant} width ${c.width} ...`);
+        try {
+          await page.goto(`${origin}/bench/`);
+          await page.waitForFunction(() => window.__bench?.ready === true, null, { timeout: 30_000 });
+          const args = {
+            backend, width: c.width, weightsUrl: `/weights/${c.width === 1 ? 'simple-unet' : 'simple-unet-small'}/`,
+            repeats1: c.repeats1, repeats8: c.repeats8, ddim: c.ddim, capS: c.capS,
+            fakeCores: c.variant === 'wasm-threads-uncapped' ? 2 * Math.max(2, (await page.evaluate(() => navigator.hardwareConcurrency)) ?? 2) : undefined,
+          };
+          const limitMs = (c.limitS ?? 150 + (c.ddim ? c.capS * 1.2 : 0)) * 1000;
+          const r = await page.evaluate(([a, ms]) => window.__bench!.run(a as never, undefined, ms as number), [args, limitMs] as const) as unknown as PageResult;
+          if (r.fallback) {
+            unavailable.add(c.variant);
+            records.push(empty(base, 'unavailable', r.reason));
+          } else {
+            if (c.variant === 'wasm-threads') defaultThreads = r.threads;
+            records.push({
+              variant: c.variant, backend: r.backend, threads: r.threads, crossOriginIsolated: r.crossOriginIsolated, width: c.width, status: 'ok',
+              note: [c.ddim ? '' : c.ddimNote ?? '', r.weightsLoaded ? '' : 'random init: no weights folder', r.uaMemoryBytes == null ? r.uaMemoryNote : ''].filter(Boolean).join('; ') || undefined,
+              weightsLoaded: r.weightsLoaded, weightsSource: r.weightsSource, loadMs: r.loadMs, warmupMs: r.warmupMs, warmupB8Ms: r.warmupB8Ms,
+              forward1: r.forward1, forward8: r.forward8, gflops8: r.gflops8, ddim: r.ddim, peakTensorBytes: r.peakTensorBytes, gpuBytes: r.gpuBytes,
+              uaMemoryBytes: r.uaMemoryBytes,
+            });
+          }
+        } catch (e) {
+          const msg = (e as Error).message.split('\n')[0];
+          records.push(empty(base, /timeout|timed out/i.test(msg) ? 'timeout' : 'error', `${msg}${last ? ` (last progress: ${last})` : ''}`));
+        } finally {
+          await ctx.close();
+        }
+        o.log(`    ${records[records.length - 1].status} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      }
+    } finally {
+      await browser.close();
+    }
+  } finally {
+    for (const s of servers) s.kill();
+  }
+  return { records, chromium: version, notes };
+}
+
+function empty(base: { variant: string; width: number }, status: BrowserRecord['status'], note: string): BrowserRecord {
+  return {
+    ...base, backend: '—', threads: null, crossOriginIsolated: false, status, note, weightsLoaded: false, weightsSource: '',
+    loadMs: null, warmupMs: null, warmupB8Ms: null, forward1: null, forward8: null, gflops8: null, ddim: null,
+    peakTensorBytes: null, gpuBytes: null, uaMemoryBytes: null,
+  };
+}
