@@ -8,12 +8,13 @@ import { writeSafetensors } from '../../core/weights/safetensors.ts';
 import { countParams } from '../../core/model.ts';
 import { loadWeightsPath, writeWeightsDir } from '../weights-files.ts';
 
-const IMPORT_USAGE = `Usage: diffusion import FILE (.pth | .pt | .safetensors) --out DIR [--raw] [--float16]
+const IMPORT_USAGE = `Usage: diffusion import FILE (.pth | .pt | .safetensors | .zip) --out DIR [--raw] [--float16]
 
 Converts a PyTorch checkpoint into the project's weights format (a folder the page and the CLI
 load). Accepts the seed notebook's torch.save dict (model_state_dict, model_config,
 diffusion_config, optimizer state…), a bare state_dict, a training checkpoint with an EMA,
-or .safetensors. The pickle is never executed: only the opcodes and globals a state_dict needs
+or .safetensors; also a .zip of the project's own format (weights.json + shards, what the
+page's training lab downloads with "Download weights"). The pickle is never executed: only the opcodes and globals a state_dict needs
 are accepted, anything else is refused. Names and shapes are checked against SimpleUNet.
 
   --out DIR     destination folder (e.g. public/weights/my-model)
@@ -27,7 +28,7 @@ convs [in, out, kh, kw], linear [out, in]), loadable with
   model.load_state_dict(safetensors.torch.load_file(FILE))
 in the seed's SimpleUNet.
 
-  --weights PATH   weights folder, .pth or .safetensors (default public/weights/simple-unet)`;
+  --weights PATH   weights folder, .zip of one, .pth or .safetensors (default public/weights/simple-unet)`;
 
 export const importCommand: Command = {
   name: 'import',

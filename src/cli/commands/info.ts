@@ -11,7 +11,7 @@ Prints SimpleUNet's parameter count and each block's output shape and parameters
 forward pass of the real model. With --weights, describes those weights (and their training record).
 
   --width W        channel multiplier (default 1: the seed's 16,808,835-parameter network)
-  --weights PATH   a weights folder, .pth or .safetensors (its width is read from the file)
+  --weights PATH   a weights folder, .zip of one, .pth or .safetensors (its width is read from the file)
   --json           machine-readable output`;
 
 export interface BlockInfo {

@@ -17,7 +17,8 @@ const USAGE = `Usage: diffusion sample [options]
 
 Generates images with SimpleUNet and writes them as a PNG grid.
 
-  --weights PATH      weights folder, .pth or .safetensors (default ${DEFAULT_WEIGHTS})
+  --weights PATH      weights folder, .zip of one (the training lab's download), .pth or
+                      .safetensors (default ${DEFAULT_WEIGHTS})
   --raw               use the raw weights of a checkpoint that also has an EMA (default: EMA)
   --sampler NAME      ddim | dpmpp2m | ddpm | seed (default ddim)
                         seed = the seed write-up's 50-step loop, kept to show what it does

@@ -6,7 +6,7 @@ import { UserError, type Command } from '../command.ts';
 import { parse, num } from '../args.ts';
 import { initNodeBackend } from '../tf-node.ts';
 import { SimpleUNet } from '../../core/model.ts';
-import { makeSchedule, SEED_SCHEDULE } from '../../core/schedule.ts';
+import { makeSchedule, SEED_SCHEDULE, type ScheduleConfig } from '../../core/schedule.ts';
 import { Trainer, SEED_RECIPE, type TrainerState } from '../../core/trainer.ts';
 import { encodeCheckpoint, decodeCheckpoint } from '../../core/checkpoint.ts';
 import { modelTensors, MANIFEST_FILE, shardPaths, type TrainingRecord } from '../../core/weights/format.ts';
@@ -33,16 +33,18 @@ OUT/checkpoint and resume exactly with --resume; OUT/ema holds the EMA weights f
   --resume            continue from OUT/checkpoint
   --ckpt-every N      checkpoint every N steps (default 50)
   --seed S            data order, noise and initialisation seed (default 0)
+  --schedule KIND     linear (the seed's, default) | cosine
+  --prediction P      epsilon (the seed's, default) | v
   --backend NAME      wasm | cpu (default wasm)`;
 
-function readCheckpointDir(dir: string): { state: TrainerState; width: number } {
+function readCheckpointDir(dir: string): { state: TrainerState; width: number; schedule: ScheduleConfig } {
   const file = path.join(dir, MANIFEST_FILE);
   if (!fs.existsSync(file)) throw new UserError(`nothing to resume: ${file} does not exist`);
   const json = JSON.parse(fs.readFileSync(file, 'utf8'));
   const shards = (json.weightsManifest as { paths: string[] }[]).flatMap((g) => g.paths).map((p) => new Uint8Array(fs.readFileSync(path.join(dir, p))));
   try {
     const { state, manifest } = decodeCheckpoint(json, shards, file);
-    return { state, width: manifest.modelConfig.width };
+    return { state, width: manifest.modelConfig.width, schedule: manifest.schedule };
   } catch (e) {
     throw new UserError((e as Error).message);
   }
@@ -58,21 +60,24 @@ export const trainCommand: Command = {
       lr: { type: 'string', default: '1e-4' }, steps: { type: 'string', default: '3910' }, 'stop-after': { type: 'string' },
       'time-budget': { type: 'string' }, out: { type: 'string', default: 'runs/train' }, resume: { type: 'boolean' },
       'ckpt-every': { type: 'string', default: '50' }, seed: { type: 'string', default: '0' }, backend: { type: 'string', default: 'wasm' },
+      schedule: { type: 'string', default: 'linear' }, prediction: { type: 'string', default: 'epsilon' },
     }, USAGE);
     const backend = await initNodeBackend(v.backend);
     const dir = resolveCifarDir(v.data);
     const data = loadCifar(dir, 'train', v.limit ? { limit: num(v.limit, 'limit', { int: true, min: 1 }) } : {});
     const out = path.resolve(v.out!);
     const ckptDir = path.join(out, 'checkpoint');
-    const schedule = makeSchedule(SEED_SCHEDULE);
-
+    if (v.schedule !== 'linear' && v.schedule !== 'cosine') throw new UserError(`--schedule must be linear or cosine, got '${v.schedule}'`);
+    if (v.prediction !== 'epsilon' && v.prediction !== 'v') throw new UserError(`--prediction must be epsilon or v, got '${v.prediction}'`);
+    let scheduleConfig: ScheduleConfig = { ...SEED_SCHEDULE, kind: v.schedule };
     let state: TrainerState | undefined;
     let width = num(v.width, 'width', { min: 0.125 });
-    if (v.resume) ({ state, width } = readCheckpointDir(ckptDir));
+    if (v.resume) ({ state, width, schedule: scheduleConfig } = readCheckpointDir(ckptDir));
+    const schedule = makeSchedule(scheduleConfig);
     const model = new SimpleUNet({ width }, undefined, num(v.seed, 'seed', { int: true }));
     const trainer = new Trainer(model, schedule, { images: data.images, count: data.count }, state ? {} : {
       batchSize: num(v.batch, 'batch', { int: true, min: 1 }), lr: num(v.lr, 'lr', { min: 0 }),
-      totalSteps: num(v.steps, 'steps', { int: true, min: 1 }), seed: num(v.seed, 'seed', { int: true }),
+      totalSteps: num(v.steps, 'steps', { int: true, min: 1 }), seed: num(v.seed, 'seed', { int: true }), prediction: v.prediction,
     }, state);
     const cfg = trainer.config;
     const command = `diffusion train ${args.join(' ')}`;

@@ -5,7 +5,7 @@
  *   input [B, 32, 32, 3] in [-1, 1] → per-channel standardisation (CIFAR-10 train mean/std)
  *   stage k (k = 1..3, channels c_k): conv3×3 → BatchNorm → ReLU → conv3×3 → BatchNorm → ReLU → max-pool 2
  *     (32 → 16 → 8 → 4 px; the second conv of a stage is skipped when `double` is false)
- *   global average pool → dense(hidden) → ReLU  ← the feature layer KID uses
+ *   flatten the 4×4 map (or global average pool, head 'gap') → dense(hidden) → ReLU  ← KID's features
  *   → dense(10) logits
  *
  * BatchNorm keeps running statistics (momentum 0.1, PyTorch's convention) used at inference.
@@ -24,11 +24,17 @@ export interface ClassifierConfig {
   double: boolean;
   /** Width of the penultimate (feature) layer. */
   hidden: number;
+  /** What feeds the feature layer: the flattened 4×4 map (default) or its global average ('gap'). */
+  head?: 'flatten' | 'gap';
 }
 
-export const CLASSIFIER_CONFIG: ClassifierConfig = { channels: [32, 64, 128], double: false, hidden: 256 };
+export const CLASSIFIER_CONFIG: ClassifierConfig = { channels: [32, 64, 128], double: false, hidden: 256, head: 'flatten' };
 
-/** CIFAR-10 training-set statistics in [0, 1] (R, G, B). */
+/**
+ * Input standardisation (R, G, B, in [0, 1] units): the constants torchvision examples use for
+ * CIFAR-10. Part of the network (the shipped weights were trained with them); the measured
+ * pixel statistics are in image-stats.ts.
+ */
 export const CIFAR_MEAN = [0.4914, 0.4822, 0.4465] as const;
 export const CIFAR_STD = [0.2470, 0.2435, 0.2616] as const;
 
@@ -63,7 +69,7 @@ export function classifierSpecs(cfg: ClassifierConfig = CLASSIFIER_CONFIG): Clas
     specs.push({ name: `${name}.bn.running_mean`, shape: [cout], trainable: false, init: 'zeros', fanIn: 0 });
     specs.push({ name: `${name}.bn.running_var`, shape: [cout], trainable: false, init: 'ones', fanIn: 0 });
   }
-  const c3 = cfg.channels[2];
+  const c3 = cfg.channels[2] * (cfg.head === 'gap' ? 1 : 16);
   specs.push({ name: 'fc1.weight', shape: [c3, cfg.hidden], trainable: true, init: 'he', fanIn: c3 });
   specs.push({ name: 'fc1.bias', shape: [cfg.hidden], trainable: true, init: 'zeros', fanIn: c3 });
   specs.push({ name: 'fc2.weight', shape: [cfg.hidden, 10], trainable: true, init: 'dense', fanIn: cfg.hidden });
@@ -150,12 +156,12 @@ export class CifarClassifier {
       } else {
         h = tf.conv2d(h, w, 1, 'same');
         const inv = tf.rsqrt(tf.add(p(`${name}.bn.running_var`), 1e-5));
-        h = tf.relu(tf.add(tf.mul(tf.sub(h, p(`${name}.bn.running_mean`)), tf.mul(inv, gamma)), beta));
+        h = tf.relu(tf.add(tf.mul(tf.sub(h, p(`${name}.bn.running_mean`)), tf.mul(inv, gamma)), beta)) as tf.Tensor4D;
       }
       const stageEnd = this.config.double ? name.endsWith('conv2') : true;
       if (stageEnd) h = training ? maxPool2Train(h) : tf.maxPool(h, 2, 2, 'valid');
     });
-    const pooled = tf.mean(h, [1, 2]) as tf.Tensor2D;
+    const pooled = (this.config.head === 'gap' ? tf.mean(h, [1, 2]) : tf.reshape(h, [h.shape[0], -1])) as tf.Tensor2D;
     const features = tf.relu(tf.add(tf.matMul(pooled, p('fc1.weight') as tf.Tensor2D), p('fc1.bias'))) as tf.Tensor2D;
     const logits = tf.add(tf.matMul(features, p('fc2.weight') as tf.Tensor2D), p('fc2.bias')) as tf.Tensor2D;
     return { logits, features, batchStats: stats };
@@ -253,7 +259,7 @@ export function encodeClassifier(values: Map<string, Float32Array>, cfg: Classif
   const { manifest, shards } = encodeWeights(tensors, {} as never, { dtype });
   const { format: _f, ...rest } = manifest as WeightsManifest & Record<string, unknown>;
   return {
-    manifest: { ...rest, format: CLASSIFIER_FORMAT, classifierConfig: cfg, featureLayer: `fc1 (ReLU, ${cfg.hidden}-d)`, record } as ClassifierManifest,
+    manifest: { format: CLASSIFIER_FORMAT, ...rest, classifierConfig: cfg, featureLayer: `fc1 (ReLU, ${cfg.hidden}-d)`, record } as ClassifierManifest,
     shards,
   };
 }
@@ -265,13 +271,20 @@ export function decodeClassifier(json: unknown, shards: Uint8Array[], source = '
   }
   if (!m.classifierConfig || !Array.isArray(m.weightsManifest)) throw new Error(`${source}: no classifierConfig or weightsManifest`);
   const decoded = decodeWeights(m as unknown as WeightsManifest, shards);
+  const config: ClassifierConfig = { head: 'gap', ...m.classifierConfig }; // files without `head` predate the flatten head
   const weights = new Map<string, Float32Array>();
-  for (const s of classifierSpecs(m.classifierConfig)) {
+  for (const s of classifierSpecs(config)) {
     const w = decoded.get(s.name);
     if (!w || w.shape.join() !== s.shape.join()) throw new Error(`${source}: ${s.name} is missing or has shape [${w?.shape}] instead of [${s.shape}]`);
     weights.set(s.name, w.data);
   }
-  return { config: m.classifierConfig, weights, manifest: m as ClassifierManifest };
+  return { config, weights, manifest: m as ClassifierManifest };
+}
+
+type GradFunc = Parameters<typeof tf.customGrad>[0];
+/** tf.customGrad's callback type is variadic; this states the concrete one. */
+function asGradFunc(f: (...args: never[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[] }): GradFunc {
+  return f as unknown as GradFunc;
 }
 
 /**
@@ -285,7 +298,7 @@ function channelSum(x: tf.Tensor4D): tf.Tensor1D {
 
 /** 3×3 stride-1 'same' convolution whose input gradient is a forward convolution with the flipped kernel. */
 function conv3x3Train(x: tf.Tensor4D, w: tf.Tensor4D, first: boolean): tf.Tensor4D {
-  const f = tf.customGrad((xi: tf.Tensor, wi: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = tf.customGrad(asGradFunc((xi: tf.Tensor, wi: tf.Tensor, save: tf.GradSaveFunc) => {
     save([xi, wi]);
     return {
       value: tf.conv2d(xi as tf.Tensor4D, wi as tf.Tensor4D, 1, 'same'),
@@ -299,7 +312,7 @@ function conv3x3Train(x: tf.Tensor4D, w: tf.Tensor4D, first: boolean): tf.Tensor
         return [dx, dw];
       },
     };
-  });
+  }));
   return f(x, w) as tf.Tensor4D;
 }
 
@@ -309,7 +322,7 @@ function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D): 
   const n = b * hh * ww;
   let mean: tf.Tensor1D | null = null;
   let variance: tf.Tensor1D | null = null;
-  const f = tf.customGrad((xi: tf.Tensor, g: tf.Tensor, be: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = tf.customGrad(asGradFunc((xi: tf.Tensor, g: tf.Tensor, be: tf.Tensor, save: tf.GradSaveFunc) => {
     const mu = tf.div(channelSum(xi as tf.Tensor4D), n);
     const xc = tf.sub(xi, mu) as tf.Tensor4D;
     const v = tf.div(channelSum(tf.square(xc)), n);
@@ -328,14 +341,14 @@ function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D): 
         return [dx, dgamma, dbeta];
       },
     };
-  });
+  }));
   const y = f(x, gamma, beta) as tf.Tensor4D;
   return { y, mean: mean!, variance: variance! };
 }
 
 /** 2×2 max-pool whose gradient routes dy to the maxima through a nearest-neighbour upsample. */
 function maxPool2Train(x: tf.Tensor4D): tf.Tensor4D {
-  const f = tf.customGrad((xi: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = tf.customGrad(asGradFunc((xi: tf.Tensor, save: tf.GradSaveFunc) => {
     const y = tf.maxPool(xi as tf.Tensor4D, 2, 2, 'valid');
     save([xi, y]);
     return {
@@ -347,6 +360,38 @@ function maxPool2Train(x: tf.Tensor4D): tf.Tensor4D {
         return tf.mul(tf.cast(tf.equal(xs, up(ys)), 'float32'), up(dy as tf.Tensor4D));
       },
     };
-  });
+  }));
   return f(x) as tf.Tensor4D;
+}
+
+/**
+ * Gathers CHW CIFAR bytes into NHWC floats in [-1, 1] with the classic augmentation: a random
+ * crop of the image zero-padded by `pad` pixels (black, as torchvision's RandomCrop(32, 4)
+ * pads before normalising) and a random horizontal flip. Draws from `rng` in a fixed order.
+ */
+export function augmentBatch(images: Uint8Array, indices: ArrayLike<number>, rng: Rng, pad = 4, flip = true): Float32Array {
+  const n = indices.length;
+  const out = new Float32Array(n * 3072).fill(-1);
+  for (let k = 0; k < n; k++) {
+    const src = indices[k] * 3072;
+    const dx = pad > 0 ? rng.int(2 * pad + 1) - pad : 0;
+    const dy = pad > 0 ? rng.int(2 * pad + 1) - pad : 0;
+    const mirror = flip && rng.uniform() < 0.5;
+    const dst = k * 3072;
+    for (let y = 0; y < 32; y++) {
+      const sy = y + dy;
+      if (sy < 0 || sy >= 32) continue;
+      for (let x = 0; x < 32; x++) {
+        const xx = x + dx;
+        if (xx < 0 || xx >= 32) continue;
+        const sx = mirror ? 31 - xx : xx;
+        const p = sy * 32 + sx;
+        const o = dst + (y * 32 + x) * 3;
+        out[o] = images[src + p] / 127.5 - 1;
+        out[o + 1] = images[src + 1024 + p] / 127.5 - 1;
+        out[o + 2] = images[src + 2048 + p] / 127.5 - 1;
+      }
+    }
+  }
+  return out;
 }

@@ -1,0 +1,600 @@
+/**
+ * The training lab's worker: tfjs, its backend and ONE training session (model + Trainer +
+ * data) that survive between tasks, so a paused run keeps its exact state in memory. All the
+ * maths is src/core's Trainer (one optimizer step per `trainStep()`), the same recipe as
+ * `diffusion train` in the CLI; this file orchestrates, reports and stores.
+ *
+ *   init({ backend })                 → BackendInfo (moves a paused session to the new backend)
+ *   setData(cifar | own images)       → DataInfo
+ *   start({ width, batch, lr, steps, sampleEvery, saveEvery?, seed?, resume? })
+ *                                     → StartResult   (progress: TrainProgress, every step)
+ *   save()                            → CheckpointMeta (throws QuotaExceededError when storage is full)
+ *   status()                          → SessionInfo | null
+ *   listCheckpoints() / deleteCheckpoint({ key })
+ *   exportWeights({ zip? })           → EMA weights, project format ({manifest, shards}) or one .zip
+ *   useWeights()                      → { idbKey, label } in IndexedDB 'diffusion-lab'/'weights'
+ *   debugSample({ noise, n, steps })  → DDIM from given noise on the EMA weights (tests compare with the CLI)
+ *
+ * Pause / resume / stop (task cancellation, the trainer stays alive): `start` runs until the
+ * planned steps are done or its task is cancelled. Cancellation is only looked at BETWEEN
+ * optimizer steps, so a step is never cut in half; the loop then returns and the session
+ * (weights, EMA, Adam moments, step, RNG, loss history) stays in this worker. The page pauses by
+ * aborting the `start` task and then running `save()`, which the pool queues behind the stopping
+ * `start`, so it returns the exact step reached and writes a checkpoint. Resuming is
+ * `start({ resume: runId })`: the in-memory session when it is that run (exact continuation,
+ * same step), otherwise the checkpoint from IndexedDB (after a reload or a worker restart).
+ * Stop is the same as pause for the worker; the page just offers a new run instead of Resume.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { zipSync } from 'fflate';
+import { exposeTasks, transfer, type TaskContext } from './expose.ts';
+import { initBackend, currentBackend, type BackendChoice, type BackendInfo } from './backend.ts';
+import * as store from './lab-store.ts';
+import type { CheckpointMeta } from './lab-store.ts';
+import { SimpleUNet, countParams } from '../core/model.ts';
+import { makeSchedule, SEED_SCHEDULE, type Schedule } from '../core/schedule.ts';
+import { Trainer, SEED_RECIPE, type ImageSet } from '../core/trainer.ts';
+import { encodeCheckpoint, decodeCheckpoint } from '../core/checkpoint.ts';
+import { encodeWeights, modelTensors, MANIFEST_FILE, shardPaths, type TrainingRecord, type WeightsManifest } from '../core/weights/format.ts';
+import { generate, toRGBA } from '../core/generate.ts';
+import { IMAGE_BYTES, toRGBA as cifarRGBA } from '../core/data/cifar.ts';
+import { DATA_MANIFEST } from '../components/lib/site.ts';
+
+export type { CheckpointMeta } from './lab-store.ts';
+
+/** Images shown as samples during training, their seed and DDIM steps (fixed, so frames compare). */
+export const SAMPLE_N = 4;
+export const SAMPLE_SEED = 1234;
+export const SAMPLE_STEPS = 10;
+/** Besides every `saveEvery` steps, a checkpoint at least this often (a closed tab loses little). */
+const SAVE_EVERY_MS = 3 * 60_000;
+/** Steps in the loss's running mean. */
+export const AVG_WINDOW = 20;
+/** Prefix of the weights keys this lab writes into the 'weights' store. */
+const WEIGHTS_PREFIX = 'lab-';
+
+export type DataArgs = { source: 'cifar' } | { source: 'own'; images: Uint8Array; count: number };
+
+export type DataInfo =
+  | { ok: true; source: 'cifar' | 'own'; count: number; label: string; /** RGBA of up to 16 images. */ preview: Uint8ClampedArray; previewCount: number }
+  | { ok: false; source: 'cifar' | 'own'; message: string };
+
+export interface StartArgs {
+  width: number;
+  batch: number;
+  lr: number;
+  steps: number;
+  /** Send 4 samples from the EMA weights every this many steps (0 = only at the end). */
+  sampleEvery: number;
+  /** Checkpoint to IndexedDB every this many steps and at least every 3 minutes (default 100; 0 = only on pause/stop/end). */
+  saveEvery?: number;
+  seed?: number;
+  /** A run id: continue that run (from memory when it is the live one, else from its checkpoint). */
+  resume?: string;
+}
+
+export interface RunInfo {
+  runId: string;
+  step: number;
+  totalSteps: number;
+  width: number;
+  params: number;
+  batch: number;
+  lr: number;
+  sampleEvery: number;
+  saveEvery: number;
+  data: { source: 'cifar' | 'own'; count: number; label: string };
+  lastSaved: { step: number; at: number } | null;
+}
+
+export type TrainProgress =
+  | {
+      kind: 'begin';
+      run: RunInfo;
+      resumedFrom: 'memory' | 'checkpoint' | null;
+      /** The loss of every step so far, and the mean of the last 20 at each step (for the curve). */
+      losses: Float32Array;
+      lossAvgs: Float32Array;
+      backend: BackendInfo;
+    }
+  | {
+      kind: 'step';
+      step: number;
+      totalSteps: number;
+      loss: number;
+      /** Mean of the last AVG_WINDOW (20) losses. */
+      lossAvg: number;
+      lr: number;
+      imgPerSec: number;
+      etaS: number;
+      backend: string;
+      /** tf.memory().numBytes after the step. */
+      memoryBytes: number;
+      /** Wall time of this step, and of its part up to the loss (forward + backward) being read. */
+      stepMs: number;
+      lossMs: number;
+      /** Peak tf.memory().numBytes during this step (tensors alive at the busiest moment). */
+      peakBytes?: number;
+      /** RGBA of SAMPLE_N images from the current EMA weights (DDIM, fixed noise), on sample steps. */
+      samples?: Uint8ClampedArray;
+      sampleMs?: number;
+    }
+  | { kind: 'saved'; checkpoint: CheckpointMeta }
+  | { kind: 'save-error'; name: string; message: string };
+
+export interface StartResult {
+  finished: boolean;
+  step: number;
+  totalSteps: number;
+  saved: CheckpointMeta | null;
+  saveError: { name: string; message: string } | null;
+}
+
+interface LabData {
+  source: 'cifar' | 'own';
+  set: ImageSet;
+  label: string;
+}
+
+interface Session {
+  runId: string;
+  createdAt: number;
+  model: SimpleUNet;
+  trainer: Trainer;
+  schedule: Schedule;
+  data: LabData;
+  sampleEvery: number;
+  saveEvery: number;
+  seed: number;
+  lastSaved: { step: number; at: number } | null;
+  finished: boolean;
+}
+
+let session: Session | null = null;
+let data: LabData | null = null;
+let cifar: Promise<LabData> | null = null;
+let requestedBackend: BackendChoice = 'auto';
+/** Test hook: the next save fails as if the storage quota were full. */
+let failNextSave = false;
+
+// --- backend ---------------------------------------------------------------------------------
+
+async function ensureBackend(choice?: BackendChoice): Promise<BackendInfo> {
+  const want = choice ?? requestedBackend;
+  const cur = currentBackend();
+  if (cur && cur.requested === want && tf.getBackend() === cur.backend) {
+    await initBackend(want, { training: true }); // registers what training needs (idempotent)
+    return cur;
+  }
+  // Moving a session to another backend: read its whole state, rebuild it there.
+  const s = session;
+  const state = s ? await s.trainer.state() : null;
+  if (s) {
+    s.trainer.dispose();
+    s.model.dispose();
+  }
+  const info = await initBackend(want, { training: true, onDeviceLost: (m) => exposed.fatal(m) });
+  requestedBackend = want;
+  if (s && state) {
+    s.model = new SimpleUNet(s.model.config, state.weights);
+    s.trainer = Trainer.restore(s.model, s.schedule, s.data.set, state);
+  }
+  return info;
+}
+
+// --- data ------------------------------------------------------------------------------------
+
+interface DataManifest {
+  available: boolean;
+  message?: string;
+  train?: { file: string; labels: string; count: number };
+}
+
+async function loadCifar(): Promise<LabData> {
+  const manifestUrl = new URL(DATA_MANIFEST, self.location.href);
+  let res: Response;
+  try {
+    res = await fetch(manifestUrl);
+  } catch (e) {
+    throw new Error(`could not reach the site's CIFAR-10 data (${(e as Error).message})`);
+  }
+  if (res.status === 404) throw new Error('this build of the site has no CIFAR-10 images (run `npx diffusion data`, then rebuild); you can train on your own images instead');
+  if (!res.ok) throw new Error(`the data manifest answered HTTP ${res.status}`);
+  const m = (await res.json()) as DataManifest;
+  if (!m.available || !m.train) throw new Error(m.message ?? 'this build of the site has no CIFAR-10 training images; you can train on your own images instead');
+  const binUrl = new URL(m.train.file, manifestUrl);
+  const bin = await fetch(binUrl);
+  if (!bin.ok) throw new Error(`the CIFAR-10 training subset is missing (HTTP ${bin.status} for ${binUrl.pathname})`);
+  const images = new Uint8Array(await bin.arrayBuffer());
+  if (images.length !== m.train.count * IMAGE_BYTES) throw new Error(`${m.train.file} has ${images.length} bytes, expected ${m.train.count} × ${IMAGE_BYTES}`);
+  return { source: 'cifar', set: { images, count: m.train.count }, label: `CIFAR-10 training subset (${m.train.count.toLocaleString('en-US')} images)` };
+}
+
+function getCifar(): Promise<LabData> {
+  cifar ??= loadCifar().catch((e) => {
+    cifar = null;
+    throw e;
+  });
+  return cifar;
+}
+
+function ownData(images: Uint8Array, count: number): LabData {
+  if (!Number.isInteger(count) || count < 1) throw new Error('no images to train on: add at least one image');
+  if (!(images instanceof Uint8Array) || images.length !== count * IMAGE_BYTES) {
+    throw new Error(`own images: expected ${count} × ${IMAGE_BYTES} bytes (32×32 RGB, planes R, G, B), got ${images?.length ?? 0}`);
+  }
+  return { source: 'own', set: { images, count }, label: `your ${count.toLocaleString('en-US')} image${count === 1 ? '' : 's'}` };
+}
+
+function preview(d: LabData): { preview: Uint8ClampedArray; previewCount: number } {
+  const k = Math.min(16, d.set.count);
+  const out = new Uint8ClampedArray(k * 32 * 32 * 4);
+  for (let i = 0; i < k; i++) out.set(cifarRGBA(d.set.images, i), i * 4096);
+  return { preview: out, previewCount: k };
+}
+
+// --- session -----------------------------------------------------------------------------------
+
+function runInfo(s: Session): RunInfo {
+  const c = s.trainer.config;
+  return {
+    runId: s.runId, step: s.trainer.step, totalSteps: c.totalSteps, width: s.model.config.width, params: countParams(s.model.config),
+    batch: c.batchSize, lr: c.lr, sampleEvery: s.sampleEvery, saveEvery: s.saveEvery,
+    data: { source: s.data.source, count: s.data.set.count, label: s.data.label }, lastSaved: s.lastSaved,
+  };
+}
+
+function disposeSession(): void {
+  if (!session) return;
+  session.trainer.dispose();
+  session.model.dispose();
+  session = null;
+}
+
+function record(s: Session): TrainingRecord {
+  const t = s.trainer;
+  const b = currentBackend();
+  return {
+    steps: t.step, imagesSeen: t.imagesSeen, epochs: t.imagesSeen / s.data.set.count, batchSize: t.config.batchSize,
+    finalLoss: t.losses.at(-1) ?? null, bestLoss: t.losses.length ? Math.min(...t.losses) : null, wallTimeS: t.wallTimeS,
+    hardware: `a web browser, TensorFlow.js ${b?.label ?? tf.getBackend()}`,
+    command: `the article's training lab (width ${s.model.config.width}, batch ${t.config.batchSize}, lr ${t.config.lr}, ${t.config.totalSteps} planned steps)`,
+    recipe: { ...SEED_RECIPE, ...t.config }, lossCurve: 'loss.json', notes: `trained on ${s.data.label}`,
+  };
+}
+
+async function restoreFromCheckpoint(key: string): Promise<Session> {
+  const { meta, data: stored } = await store.readCheckpoint(key);
+  let d: LabData;
+  if (meta.data.source === 'own') {
+    if (!stored.images) throw new Error(`checkpoint "${key}" was trained on your own images, but they were not saved with it`);
+    d = ownData(stored.images, meta.data.count);
+  } else {
+    d = await getCifar();
+  }
+  const { state, manifest } = decodeCheckpoint(stored.manifest, stored.shards, `saved checkpoint "${key}"`);
+  const schedule = makeSchedule(manifest.schedule);
+  disposeSession();
+  const model = new SimpleUNet(manifest.modelConfig, state.weights);
+  const trainer = Trainer.restore(model, schedule, d.set, state);
+  data = d;
+  return {
+    runId: key, createdAt: meta.createdAt, model, trainer, schedule, data: d, sampleEvery: meta.sampleEvery, saveEvery: meta.saveEvery,
+    seed: meta.seed, lastSaved: { step: meta.step, at: meta.savedAt }, finished: trainer.step >= trainer.config.totalSteps,
+  };
+}
+
+function checkNumber(v: unknown, what: string, min: number, max: number, int = false): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min || n > max || (int && !Number.isInteger(n))) throw new Error(`${what} must be ${int ? 'an integer ' : ''}between ${min} and ${max}, got ${String(v)}`);
+  return n;
+}
+
+function newSession(a: StartArgs): Session {
+  if (!data) throw new Error('choose the training data first');
+  const width = checkNumber(a.width, 'width', 0.125, 1);
+  const batch = checkNumber(a.batch, 'batch size', 1, 256, true);
+  const lr = checkNumber(a.lr, 'learning rate', 1e-6, 1e-1);
+  const steps = checkNumber(a.steps, 'number of steps', 1, 1_000_000, true);
+  const seed = Math.floor(a.seed ?? 0);
+  disposeSession();
+  const schedule = makeSchedule(SEED_SCHEDULE);
+  const model = new SimpleUNet({ width }, undefined, seed);
+  const trainer = new Trainer(model, schedule, data.set, { batchSize: batch, lr, totalSteps: steps, seed });
+  const now = Date.now();
+  return {
+    runId: `run-${now.toString(36)}`, createdAt: now, model, trainer, schedule, data, seed,
+    sampleEvery: Math.max(0, Math.floor(a.sampleEvery)), saveEvery: Math.max(0, Math.floor(a.saveEvery ?? 100)), lastSaved: null, finished: false,
+  };
+}
+
+async function sampleEma(s: Session): Promise<Uint8ClampedArray> {
+  const out = await generate((x, t) => s.model.forward(x, t, {}, s.trainer.emaParams), s.schedule, {
+    sampler: 'ddim', steps: SAMPLE_STEPS, n: SAMPLE_N, seed: SAMPLE_SEED, prediction: s.trainer.config.prediction,
+  });
+  try {
+    return toRGBA((await out.data()) as Float32Array, SAMPLE_N);
+  } finally {
+    out.dispose();
+  }
+}
+
+async function saveSession(s: Session): Promise<CheckpointMeta> {
+  if (failNextSave) {
+    failNextSave = false;
+    throw store.storageError(new DOMException('simulated by a test', 'QuotaExceededError'), `saving the checkpoint at step ${s.trainer.step}`);
+  }
+  const st = await s.trainer.state();
+  const { manifest, shards } = encodeCheckpoint(st, s.model.config, s.schedule.config, record(s));
+  const images = s.data.source === 'own' ? s.data.set.images : undefined;
+  const bytes = shards.reduce((a, b) => a + b.length, 0) + (images?.length ?? 0);
+  const now = Date.now();
+  const c = s.trainer.config;
+  const meta: CheckpointMeta = {
+    key: s.runId, step: st.step, totalSteps: c.totalSteps, width: s.model.config.width, params: countParams(s.model.config),
+    batch: c.batchSize, lr: c.lr, sampleEvery: s.sampleEvery, saveEvery: s.saveEvery, seed: s.seed, savedAt: now, createdAt: s.createdAt,
+    data: { source: s.data.source, count: s.data.set.count, label: s.data.label }, lastLoss: st.losses.at(-1) ?? null,
+    backend: currentBackend()?.label ?? tf.getBackend(), bytes, finished: st.step >= c.totalSteps,
+  };
+  await store.saveCheckpoint(meta, { manifest, shards, images });
+  s.lastSaved = { step: st.step, at: now };
+  return meta;
+}
+
+function emaWeights(s: Session): Promise<{ manifest: WeightsManifest; shards: Uint8Array[]; losses: number[] }> {
+  return (async () => {
+    const ema = new Map<string, Float32Array>();
+    for (const [k, t] of s.trainer.emaParams) ema.set(k, (await t.data()) as Float32Array);
+    // float32: exactly the weights the page samples with, so the CLI reproduces its output.
+    const { manifest, shards } = encodeWeights(modelTensors(ema, s.model.config), {
+      modelConfig: s.model.config, schedule: s.schedule.config, prediction: s.trainer.config.prediction, weightsKind: 'ema', training: record(s),
+    });
+    return { manifest, shards, losses: [...s.trainer.losses] };
+  })();
+}
+
+/**
+ * The peak of tf.memory().numBytes between reset() and now, at no cost per kernel: the engine
+ * keeps the running byte count in `engine.state.numBytes`, which we turn into an accessor for
+ * the length of a training run (tf.profile would time every kernel instead, slowly on GPUs).
+ * Null if this tfjs build keeps the count elsewhere.
+ */
+function peakTracker(): { reset(): void; readonly peak: number; stop(): void } | null {
+  const state = (tf.engine() as unknown as { state?: { numBytes?: number } }).state;
+  const desc = state && Object.getOwnPropertyDescriptor(state, 'numBytes');
+  if (!state || !desc || !desc.writable || typeof desc.value !== 'number') return null;
+  let value = desc.value as number;
+  let peak = value;
+  Object.defineProperty(state, 'numBytes', {
+    configurable: true, enumerable: true,
+    get: () => value,
+    set: (v: number) => {
+      value = v;
+      if (v > peak) peak = v;
+    },
+  });
+  return {
+    reset: () => void (peak = value),
+    get peak() {
+      return peak;
+    },
+    stop: () => Object.defineProperty(state, 'numBytes', { value, writable: true, configurable: true, enumerable: true }),
+  };
+}
+
+/** Waits until the GPU has done everything queued so far (reads the smallest EMA tensor, which the step wrote last). */
+async function flush(s: Session): Promise<void> {
+  let small: tf.Tensor | null = null;
+  for (const t of s.trainer.emaParams.values()) if (!small || t.size < small.size) small = t;
+  if (small) await small.data();
+}
+
+/** Mean of the last `w` values at every index (fewer at the start). */
+function trailingMean(xs: number[], w: number): Float32Array {
+  const out = new Float32Array(xs.length);
+  let sum = 0;
+  for (let i = 0; i < xs.length; i++) {
+    sum += xs[i];
+    if (i >= w) sum -= xs[i - w];
+    out[i] = sum / Math.min(i + 1, w);
+  }
+  return out;
+}
+
+function needSession(): Session {
+  if (!session) throw new Error('there is no training run in this tab yet: start one (or resume a saved checkpoint) first');
+  return session;
+}
+
+function errInfo(e: unknown): { name: string; message: string } {
+  const err = e as Error;
+  return { name: err?.name ?? 'Error', message: err?.message ?? String(e) };
+}
+
+const tasks = {
+  /** Starts (or switches) the backend; a paused run moves to it with its exact state. */
+  async init(a: { backend?: BackendChoice } = {}): Promise<BackendInfo> {
+    return ensureBackend(a.backend ?? requestedBackend);
+  },
+
+  /** The data the next new run trains on. */
+  async setData(a: DataArgs): Promise<DataInfo> {
+    try {
+      data = a.source === 'cifar' ? await getCifar() : ownData(a.images, a.count);
+    } catch (e) {
+      return { ok: false, source: a.source, message: (e as Error).message };
+    }
+    const p = preview(data);
+    return transfer({ ok: true as const, source: data.source, count: data.set.count, label: data.label, ...p }, [p.preview.buffer]);
+  },
+
+  /** Trains until the planned steps are done or the task is cancelled (= pause); see the header. */
+  async start(a: StartArgs, ctx: TaskContext<TrainProgress>): Promise<StartResult> {
+    const backend = await ensureBackend();
+    let resumedFrom: 'memory' | 'checkpoint' | null = null;
+    if (a.resume && session?.runId === a.resume) {
+      resumedFrom = 'memory';
+    } else if (a.resume) {
+      session = await restoreFromCheckpoint(a.resume);
+      resumedFrom = 'checkpoint';
+    } else {
+      session = newSession(a);
+    }
+    const s = session!;
+    const tr = s.trainer;
+    const goal = tr.config.totalSteps;
+    const B = tr.config.batchSize;
+    const losses = Float32Array.from(tr.losses);
+    const lossAvgs = trailingMean(tr.losses, AVG_WINDOW);
+    ctx.progress(transfer({ kind: 'begin' as const, run: runInfo(s), resumedFrom, losses, lossAvgs, backend }, [losses.buffer, lossAvgs.buffer]));
+
+    const cancelled = () => {
+      try {
+        ctx.throwIfAborted();
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    const times: number[] = [];
+    let stepsThisRun = 0;
+    const peak = peakTracker();
+    try {
+      while (tr.step < goal) {
+        await ctx.checkpoint().catch(() => {});
+        if (cancelled()) break; // pause/stop: only ever between two whole optimizer steps
+        const t0 = performance.now();
+        peak?.reset();
+        const r = await tr.trainStep();
+        const peakBytes = peak?.peak;
+        const lossMs = performance.now() - t0;
+        // trainStep returns once the loss is read; the optimizer and EMA updates may still be
+        // queued on a GPU. Wait for them too, so the timing (and a pause) covers the whole step.
+        await flush(s);
+        stepsThisRun++;
+        times.push(performance.now() - t0);
+        if (times.length > 20) times.shift();
+        // The first step of a run includes shader compilation / warm-up: leave it out once there are others.
+        const recent = times.length > 1 && stepsThisRun <= 20 ? times.slice(1) : times;
+        const msPerStep = recent.reduce((x, y) => x + y, 0) / recent.length;
+        const last = tr.losses.slice(-AVG_WINDOW);
+        const msg: TrainProgress = {
+          kind: 'step', step: r.step, totalSteps: goal, loss: r.loss, lossAvg: last.reduce((x, y) => x + y, 0) / last.length, lr: r.lr,
+          imgPerSec: (B * 1000) / msPerStep, etaS: ((goal - r.step) * msPerStep) / 1000, backend: backend.backend,
+          memoryBytes: tf.memory().numBytes, stepMs: times.at(-1)!, lossMs,
+        };
+        if (peakBytes !== undefined) msg.peakBytes = peakBytes;
+        const sampleNow = r.step === goal || (s.sampleEvery > 0 && r.step % s.sampleEvery === 0);
+        if (sampleNow && !cancelled()) {
+          const ts = performance.now();
+          msg.samples = await sampleEma(s);
+          msg.sampleMs = performance.now() - ts;
+        }
+        if (msg.samples) ctx.progress(transfer(msg, [msg.samples.buffer]));
+        else ctx.progress(msg);
+        const due = s.saveEvery > 0 && (r.step % s.saveEvery === 0 || Date.now() - (s.lastSaved?.at ?? s.createdAt) > SAVE_EVERY_MS);
+        if (due && r.step < goal && !cancelled()) {
+          try {
+            ctx.progress({ kind: 'saved', checkpoint: await saveSession(s) });
+          } catch (e) {
+            ctx.progress({ kind: 'save-error', ...errInfo(e) });
+          }
+        }
+      }
+    } finally {
+      peak?.stop();
+    }
+    const finished = tr.step >= goal;
+    s.finished = finished;
+    let saved: CheckpointMeta | null = null;
+    let saveError: { name: string; message: string } | null = null;
+    if (finished && !cancelled()) {
+      try {
+        saved = await saveSession(s);
+      } catch (e) {
+        saveError = errInfo(e);
+      }
+    }
+    return { finished, step: tr.step, totalSteps: goal, saved, saveError };
+  },
+
+  /** Writes the live run's checkpoint (weights, EMA, Adam moments, step, RNG, losses) to IndexedDB. */
+  async save(): Promise<CheckpointMeta> {
+    return saveSession(needSession());
+  },
+
+  /** The live run (null when none), with its loss history. */
+  async status(): Promise<(RunInfo & { losses: Float32Array; lossAvgs: Float32Array; finished: boolean }) | null> {
+    if (!session) return null;
+    const losses = Float32Array.from(session.trainer.losses);
+    const lossAvgs = trailingMean(session.trainer.losses, AVG_WINDOW);
+    return transfer({ ...runInfo(session), losses, lossAvgs, finished: session.finished }, [losses.buffer, lossAvgs.buffer]);
+  },
+
+  async listCheckpoints(): Promise<CheckpointMeta[]> {
+    return store.listCheckpoints();
+  },
+
+  async deleteCheckpoint(a: { key: string }): Promise<void> {
+    await store.deleteCheckpoint(a.key);
+  },
+
+  /**
+   * The live run's EMA weights in the project's format. With `zip`, one .zip holding
+   * weights.json, the shard(s) and loss.json (what "Download weights" saves; `diffusion sample
+   * --weights FILE.zip` loads it).
+   */
+  async exportWeights(a: { zip?: boolean } = {}): Promise<
+    { fileName: string; manifest: WeightsManifest; shards: Uint8Array[] } | { fileName: string; zip: Uint8Array }
+  > {
+    const s = needSession();
+    const { manifest, shards, losses } = await emaWeights(s);
+    const base = `simple-unet-lab-w${s.model.config.width}-step${s.trainer.step}`;
+    if (!a.zip) return transfer({ fileName: base, manifest, shards }, shards.map((x) => x.buffer as ArrayBuffer));
+    const files: Record<string, Uint8Array> = { [MANIFEST_FILE]: new TextEncoder().encode(JSON.stringify(manifest, null, 1)) };
+    shardPaths(manifest).forEach((p, i) => (files[p] = shards[i]));
+    files['loss.json'] = new TextEncoder().encode(JSON.stringify({ batchSize: s.trainer.config.batchSize, losses }));
+    const zip = zipSync(files, { level: 6 });
+    return transfer({ fileName: `${base}.zip`, zip }, [zip.buffer as ArrayBuffer]);
+  },
+
+  /** Stores the EMA weights for the generation demo; the page then dispatches `diffusion:use-weights`. */
+  async useWeights(): Promise<{ idbKey: string; label: string }> {
+    const s = needSession();
+    const { manifest, shards } = await emaWeights(s);
+    const idbKey = `${WEIGHTS_PREFIX}${s.runId}-step${s.trainer.step}`;
+    const label = `your lab run (width ${s.model.config.width}, step ${s.trainer.step}, ${s.data.label})`;
+    await store.saveWeights(idbKey, { manifest, shards, label, savedAt: Date.now() }, WEIGHTS_PREFIX);
+    return { idbKey, label };
+  },
+
+  /**
+   * Test/debug hook: DDIM (η = 0, `steps` steps) from the given starting noise (NHWC float32,
+   * n·32·32·3) on the live run's EMA weights; returns x₀ as NHWC float32.
+   */
+  async debugSample(a: { noise: Float32Array; n: number; steps: number }): Promise<Float32Array> {
+    const s = needSession();
+    const out = await generate((x, t) => s.model.forward(x, t, {}, s.trainer.emaParams), s.schedule, {
+      sampler: 'ddim', steps: a.steps, n: a.n, seed: 0, initNoise: a.noise, prediction: s.trainer.config.prediction,
+    });
+    try {
+      const v = (await out.data()) as Float32Array;
+      return transfer(v, [v.buffer as ArrayBuffer]);
+    } finally {
+      out.dispose();
+    }
+  },
+
+  /** Test hook: make the next checkpoint save fail with a QuotaExceededError. */
+  async debugFailNextSave(): Promise<void> {
+    failNextSave = true;
+  },
+
+  async memory(): Promise<{ numTensors: number; numBytes: number; backend: string | null }> {
+    const m = tf.memory();
+    return { numTensors: m.numTensors, numBytes: m.numBytes, backend: currentBackend()?.backend ?? null };
+  },
+};
+
+const exposed = exposeTasks(tasks);
+export type TrainTasks = typeof tasks;
