@@ -109,7 +109,11 @@ async function compareWithCli(page: Page, lab: Locator, tag: string) {
   for (let i = 0; i < pageNchw.length; i++) maxDiff = Math.max(maxDiff, Math.abs(pageNchw[i] - cli.data[i]));
   console.log(`[${tag}] page vs CLI DDIM (${ddimSteps} steps, ${n} images): max |diff| = ${maxDiff.toExponential(2)}`);
   expect(pageOut.every(Number.isFinite)).toBe(true);
-  expect(maxDiff).toBeLessThan(1e-3);
+  // Same backend (wasm): the same kernels, so the same numbers. Across backends (WebGPU in the
+  // page, wasm in the CLI) float32 sums differ in order, and DDIM's first step from t = 999
+  // divides by sqrt(ᾱ_999) ≈ 0.0064, so an ε difference of 1e-5 becomes ~2e-3 in the output.
+  // The same amplification makes any real weight difference (one Adam step is ~1e-4 per weight) show far above that.
+  expect(maxDiff).toBeLessThan(tag === 'wasm' ? 1e-4 : 1e-2);
   fs.rmSync(tmp, { recursive: true, force: true });
 }
 

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { useBackend, SHARED_DATA } from './helpers.ts';
 import { SimpleUNet } from '../src/core/model.ts';
 import { makeSchedule } from '../src/core/schedule.ts';
-import { Trainer, cosineLr, SEED_RECIPE } from '../src/core/trainer.ts';
+import { Trainer, cosineLr, SEED_RECIPE, sumAll } from '../src/core/trainer.ts';
 import { encodeCheckpoint, decodeCheckpoint } from '../src/core/checkpoint.ts';
 import { parseCifarBatch } from '../src/core/data/cifar.ts';
 
@@ -119,4 +119,16 @@ test('training steps and sampling leak no tensors (tf.memory() stays flat)', asy
   assert.equal(tf.memory().numBytes, bytes);
   tr.dispose();
   m.dispose();
+});
+
+test('the global gradient norm sums 124 tensors without tf.addN (WebGPU binds at most ~8 inputs per shader)', async () => {
+  await useBackend('cpu');
+  const xs = Array.from({ length: 124 }, (_, i) => tf.scalar(i + 1));
+  const s = sumAll(xs);
+  assert.equal((await s.data())[0], (124 * 125) / 2);
+  assert.equal((await sumAll([]).data())[0], 0);
+  tf.dispose([...xs, s]);
+  // The trainer must not call addN at all: on WebGPU it silently returned NaN for 124 inputs.
+  const src = fs.readFileSync(new URL('../src/core/trainer.ts', import.meta.url), 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
+  assert.doesNotMatch(src, /\baddN\(/);
 });

@@ -152,7 +152,7 @@ export class Trainer {
       const { value, grads } = tf.variableGrads(
         () => tf.mean(tf.squaredDifference(this.model.forward(xt, tt, { training: true, dropoutSeed }), y)) as tf.Scalar, vars);
       // clip_grad_norm_: scale all gradients by min(1, max_norm / (‖g‖ + 1e-6)).
-      const norm = tf.sqrt(tf.addN(vars.map((v) => tf.sum(tf.square(grads[v.name])))));
+      const norm = tf.sqrt(sumAll(vars.map((v) => tf.sum(tf.square(grads[v.name])))));
       const scale = tf.minimum(1, tf.div(cfg.clipNorm, tf.add(norm, 1e-6)));
       const bc1 = 1 - cfg.beta1 ** stepNo;
       const bc2 = 1 - cfg.beta2 ** stepNo;
@@ -182,6 +182,7 @@ export class Trainer {
     lossT.dispose();
     normT.dispose();
     if (!Number.isFinite(loss)) throw new Error(`training diverged at step ${stepNo}: loss is ${loss}`);
+    if (!Number.isFinite(gradNorm)) throw new Error(`training diverged at step ${stepNo}: the gradient norm is ${gradNorm} (the weights were updated with it)`);
 
     this.step = stepNo;
     this.imagesSeen += B;
@@ -244,4 +245,21 @@ function permutation(n: number, seed: number): Uint32Array {
     p[j] = tmp;
   }
   return p;
+}
+
+/**
+ * Sum of many scalars as a balanced tree of two-input adds. Not tf.addN: its WebGPU kernel binds
+ * every input as a storage buffer in one shader, and with more inputs than the device allows
+ * (8–10) tfjs 4.22 returns garbage (NaN) instead of failing, which poisoned every weight after
+ * the first optimizer step on WebGPU.
+ */
+export function sumAll(xs: tf.Tensor[]): tf.Tensor {
+  if (xs.length === 0) return tf.scalar(0);
+  let level = xs;
+  while (level.length > 1) {
+    const next: tf.Tensor[] = [];
+    for (let i = 0; i < level.length; i += 2) next.push(i + 1 < level.length ? tf.add(level[i], level[i + 1]) : level[i]);
+    level = next;
+  }
+  return level[0];
 }
