@@ -15,7 +15,7 @@ export interface SamplerOptions {
   prediction?: Prediction;
   /** DDIM's η: 0 is deterministic, 1 matches DDPM's variance. */
   eta?: number;
-  /** Clip x̂₀ to [−1, 1] before using it (DDPM/DDIM default on; the seed's loop never clips). */
+  /** Clip x̂₀ to [−1, 1] before using it (DDPM, DDIM and DPM-Solver++ default on; the seed's loop never clips). */
   clipX0?: boolean;
 }
 
@@ -183,6 +183,10 @@ export class DDIMSampler extends BaseSampler {
 /**
  * DPM-Solver++(2M) (Lu et al. 2022), data-prediction form, multistep second order, first
  * order on the first and last steps. λ = log(α/σ) with α = √ᾱ, σ = √(1−ᾱ).
+ * x̂₀ is clipped to [−1, 1] by default (the static form of the paper's thresholding for pixel
+ * models): unclipped, a partly trained network's poor x̂₀ at high noise is carried forward by the
+ * second-order extrapolation (measured on the 937-step small weights, 20 steps: outputs up to
+ * ±255 and std 28.7, against std 0.67 and |x| ≤ 1 clipped, DDIM's 0.68).
  */
 export class DPMSolverPP2MSampler extends BaseSampler {
   readonly name = 'dpmpp2m' as const;
@@ -190,7 +194,7 @@ export class DPMSolverPP2MSampler extends BaseSampler {
   private prevX0: tf.Tensor4D | null = null;
   private prevH = 0;
   constructor(schedule: Schedule, opts: SamplerOptions = {}) {
-    super(schedule, opts, false);
+    super(schedule, opts, true);
   }
   override reset(): void {
     this.prevX0?.dispose();

@@ -24,7 +24,7 @@ Generates images with SimpleUNet and writes them as a PNG grid.
                         seed = the seed write-up's 50-step loop, kept to show what it does
   --steps N           sampling steps (default: ${Object.entries(SAMPLER_INFO).map(([k, v]) => `${k} ${v.defaultSteps}`).join(', ')})
   --eta X             DDIM η in [0, 1] (default 0)
-  --no-clip           do not clip x̂₀ to [-1, 1] (DDIM / DDPM)
+  --no-clip           do not clip x̂₀ to [-1, 1] (DDIM / DDPM / DPM-Solver++)
   --n N               number of images (default 16)
   --seed S            seed of the starting noise (default 0)
   --out FILE.png      the grid (default samples.png)
