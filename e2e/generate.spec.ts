@@ -5,10 +5,14 @@
  * are saved to /tmp for a human to look at.
  *
  * Headless Chromium's WebGPU is SwiftShader (a CPU emulation: slow, with a long shader warm-up),
- * so the WebGPU test uses the small model, 2 images and 3 DDIM steps.
+ * so the WebGPU test uses the small model and 2 images (the golden settings' first two).
  */
 import { test, expect, chromium, type Page, type Locator, type ConsoleMessage } from '@playwright/test';
+import * as fs from 'node:fs';
 import { SUB_PORT } from '../playwright.config.ts';
+import { goldenSamples, GOLDEN_TOLERANCE, type GoldenFile } from '../src/core/golden.ts';
+
+const GOLDEN = JSON.parse(fs.readFileSync(new URL('../test/fixtures/golden/golden.json', import.meta.url), 'utf8')) as GoldenFile;
 
 const SHOTS = process.env.E2E_SHOTS ?? '/tmp';
 const SUB_URL = process.env.E2E_SUB_URL ?? `http://localhost:${SUB_PORT}/sub/`;
@@ -89,6 +93,36 @@ async function expectImages(demo: Locator, n: number) {
   for (const s of x0.stats) expect(s.std).toBeGreaterThan(4);
 }
 
+/**
+ * The final images on the page's canvases against the committed golden samples (made by the CLI
+ * from the shipped weights: test/fixtures/golden). A canvas holds round((x + 1) · 127.5); the
+ * golden tolerance (|Δx| ≤ 1e-3, 0.13 of a level) can flip a rounding, so: every value within
+ * one level, and at most 15% of values off by that one level. A wrong kernel, weight or sampler
+ * step moves values by tens of levels.
+ */
+async function expectGolden(demo: Locator, n: number, tag: string) {
+  const want = goldenSamples(GOLDEN);
+  const got = await demo.evaluate((root) => [...root.querySelectorAll<HTMLCanvasElement>('[data-grid=xt] canvas')]
+    .map((c) => Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data)));
+  expect(got).toHaveLength(n);
+  const px = GOLDEN.settings.size ** 2;
+  let max = 0;
+  let off = 0;
+  for (let i = 0; i < n; i++) {
+    expect(got[i]).toHaveLength(px * 4);
+    for (let p = 0; p < px; p++) for (let k = 0; k < 3; k++) {
+      const level = Math.min(255, Math.max(0, Math.round((want[(i * px + p) * 3 + k] + 1) * 127.5)));
+      const d = Math.abs(got[i][p * 4 + k] - level);
+      max = Math.max(max, d);
+      if (d) off++;
+    }
+  }
+  const frac = off / (n * px * 3);
+  console.log(`${tag}: golden (${GOLDEN.settings.sampler} ${GOLDEN.settings.steps}, seed ${GOLDEN.settings.seed}, ${n} images): max |Δ| ${max} level(s), ${(100 * frac).toFixed(2)}% of values off by one`);
+  expect(max, `largest difference from the golden samples, in 8-bit levels (tolerance ${GOLDEN_TOLERANCE.maxAbs} in x)`).toBeLessThanOrEqual(1);
+  expect(frac).toBeLessThan(0.15);
+}
+
 test.describe('model demos', () => {
   test('architecture diagram: measured shapes and 16,808,835 parameters; keyboard details', async ({ page }) => {
     const errors = watchConsole(page);
@@ -135,7 +169,20 @@ test.describe('model demos', () => {
     expect(errors).toEqual([]);
   });
 
-  test('generates on WebGPU (SwiftShader in headless Chromium)', async ({ page }) => {
+  test('wasm reproduces the golden samples of the shipped weights', async ({ page }) => {
+    test.setTimeout(180_000);
+    const errors = watchConsole(page);
+    const demo = await openDemo(page);
+    const g = GOLDEN.settings;
+    await configure(demo, { backend: 'wasm', model: 'small', sampler: g.sampler, steps: g.steps, n: g.n, seed: g.seed });
+    await expect(demo.locator('[data-backend-label]')).toContainText('wasm', { timeout: 60_000 });
+    await demo.locator('button[data-action=generate]').click();
+    await expect(demo).toHaveAttribute('data-state', 'done', { timeout: 120_000 });
+    await expectGolden(demo, g.n, 'wasm');
+    expect(errors).toEqual([]);
+  });
+
+  test('generates on WebGPU (SwiftShader in headless Chromium) and reproduces the golden samples', async ({ page }) => {
     test.setTimeout(420_000);
     const errors = watchConsole(page);
     const demo = await openDemo(page);
@@ -144,15 +191,19 @@ test.describe('model demos', () => {
       return !!gpu && !!(await gpu.requestAdapter());
     });
     test.skip(!hasGpu, 'this Chromium exposes no WebGPU adapter');
-    await configure(demo, { backend: 'webgpu', steps: 3, n: 2, seed: 5 });
+    // The golden settings, on the first 2 of its images (each image's run is independent of the
+    // others): 20 steps of SwiftShader take a minute or two.
+    const g = GOLDEN.settings;
+    await configure(demo, { backend: 'webgpu', model: 'small', sampler: g.sampler, steps: g.steps, n: 2, seed: g.seed });
     await expect(demo.locator('[data-backend-label]')).toContainText('WebGPU', { timeout: 120_000 });
     const t0 = Date.now();
     await demo.locator('button[data-action=generate]').click();
     await expect(demo).toHaveAttribute('data-state', 'done', { timeout: 400_000 });
-    console.log(`webgpu: small model, DDIM 3, 2 images: ${Date.now() - t0} ms; ${await demo.locator('[data-timing]').textContent()}`);
+    console.log(`webgpu: small model, DDIM ${g.steps}, 2 images: ${Date.now() - t0} ms; ${await demo.locator('[data-timing]').textContent()}`);
     await expect(demo.locator('[data-backend-label]')).toContainText('WebGPU');
     await expect(demo).toHaveAttribute('data-backend', 'webgpu');
     await expectImages(demo, 2);
+    await expectGolden(demo, 2, 'webgpu');
     await demo.screenshot({ path: `${SHOTS}/demo-generate-webgpu.png` });
     expect(errors).toEqual([]);
   });

@@ -58,6 +58,9 @@ async function pause(lab: Locator, timeout = 120_000): Promise<number> {
   await expect(lab).toHaveAttribute('data-state', 'paused', { timeout });
   const at = await step(lab);
   await expect(lab.locator('[data-status]')).toContainText(`Paused at step ${at}`);
+  // Every place that shows the step agrees (the line under the progress bar once lagged by one).
+  await expect(lab.locator('[data-step-text]')).toHaveText(new RegExp(`^step ${at} of \\d+`));
+  await expect(lab.locator('[data-stat=step]')).toContainText(`${at.toLocaleString('en-US')} /`);
   return at;
 }
 
