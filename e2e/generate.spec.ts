@@ -190,7 +190,9 @@ test.describe('model demos', () => {
       const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
       return !!gpu && !!(await gpu.requestAdapter());
     });
-    test.skip(!hasGpu, 'this Chromium exposes no WebGPU adapter');
+    // Not a skip: headless Chromium with --enable-unsafe-webgpu always has SwiftShader's adapter,
+    // so a missing adapter means the browser set-up is broken, and this test should say so.
+    expect(hasGpu, 'a WebGPU adapter (SwiftShader in headless Chromium with --enable-unsafe-webgpu)').toBe(true);
     // The golden settings, on the first 2 of its images (each image's run is independent of the
     // others): 20 steps of SwiftShader take a minute or two.
     const g = GOLDEN.settings;
