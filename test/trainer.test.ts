@@ -121,6 +121,18 @@ test('training steps and sampling leak no tensors (tf.memory() stays flat)', asy
   m.dispose();
 });
 
+test('a trainer and its model, once disposed, leave no tensors (no initial EMA / moment copies)', async () => {
+  const start = tf.memory().numTensors;
+  for (let i = 0; i < 2; i++) {
+    const m = new SimpleUNet({ width: 0.125 }, undefined, 0);
+    const tr = new Trainer(m, schedule, data, cfg);
+    await tr.trainStep();
+    tr.dispose();
+    m.dispose();
+  }
+  assert.equal(tf.memory().numTensors, start);
+});
+
 test('the global gradient norm sums 124 tensors without tf.addN (WebGPU binds at most ~8 inputs per shader)', async () => {
   await useBackend('cpu');
   const xs = Array.from({ length: 124 }, (_, i) => tf.scalar(i + 1));

@@ -85,10 +85,17 @@ export class Trainer {
     if (data.count < 1) throw new Error('training needs at least one image');
     if (data.images.length < data.count * IMAGE_BYTES) throw new Error(`image set holds ${data.images.length} bytes, expected ${data.count * IMAGE_BYTES}`);
     this.rng = new Rng(this.config.seed);
+    // tf.variable shares its initial tensor's data and leaves that tensor alive: dispose it, or
+    // every Trainer leaks three copies of the model (the initial EMA and both zeroed moments).
+    const own = (t: tf.Tensor) => {
+      const v = tf.variable(t, false);
+      t.dispose();
+      return v;
+    };
     for (const [name, p] of model.params) {
-      this.ema.set(name, tf.variable(p.clone(), false));
-      this.m.set(name, tf.variable(tf.zerosLike(p), false));
-      this.v.set(name, tf.variable(tf.zerosLike(p), false));
+      this.ema.set(name, own(p.clone()));
+      this.m.set(name, own(tf.zerosLike(p)));
+      this.v.set(name, own(tf.zerosLike(p)));
     }
     if (state) this.load(state);
   }

@@ -39,6 +39,7 @@ import { encodeWeights, modelTensors, MANIFEST_FILE, shardPaths, type TrainingRe
 import { generate, toRGBA } from '../core/generate.ts';
 import { IMAGE_BYTES, toRGBA as cifarRGBA } from '../core/data/cifar.ts';
 import { DATA_MANIFEST } from '../components/lib/site.ts';
+import { peakTracker } from './peak-memory.ts';
 
 export type { CheckpointMeta } from './lab-store.ts';
 
@@ -351,35 +352,6 @@ function emaWeights(s: Session): Promise<{ manifest: WeightsManifest; shards: Ui
     });
     return { manifest, shards, losses: [...s.trainer.losses] };
   })();
-}
-
-/**
- * The peak of tf.memory().numBytes between reset() and now, at no cost per kernel: the engine
- * keeps the running byte count in `engine.state.numBytes`, which we turn into an accessor for
- * the length of a training run (tf.profile would time every kernel instead, slowly on GPUs).
- * Null if this tfjs build keeps the count elsewhere.
- */
-function peakTracker(): { reset(): void; readonly peak: number; stop(): void } | null {
-  const state = (tf.engine() as unknown as { state?: { numBytes?: number } }).state;
-  const desc = state && Object.getOwnPropertyDescriptor(state, 'numBytes');
-  if (!state || !desc || !desc.writable || typeof desc.value !== 'number') return null;
-  let value = desc.value as number;
-  let peak = value;
-  Object.defineProperty(state, 'numBytes', {
-    configurable: true, enumerable: true,
-    get: () => value,
-    set: (v: number) => {
-      value = v;
-      if (v > peak) peak = v;
-    },
-  });
-  return {
-    reset: () => void (peak = value),
-    get peak() {
-      return peak;
-    },
-    stop: () => Object.defineProperty(state, 'numBytes', { value, writable: true, configurable: true, enumerable: true }),
-  };
 }
 
 /** Waits until the GPU has done everything queued so far (reads the smallest EMA tensor, which the step wrote last). */

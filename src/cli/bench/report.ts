@@ -2,7 +2,7 @@
  * Tables from a BenchResults: plain data rows (the docs page renders them as HTML at build time)
  * and the terminal rendering. No Node imports: the Astro component uses it too.
  */
-import type { BenchResults, BrowserRecord, NodeRecord, Stats } from './types.ts';
+import type { BenchResults, BrowserRecord, BrowserTrainRecord, NodeRecord, Stats } from './types.ts';
 
 export interface NodeRow {
   runtime: string;
@@ -134,6 +134,33 @@ export function browserRows(r: BenchResults): BrowserRow[] {
   });
 }
 
+export interface BrowserTrainRow {
+  variant: string;
+  backend: string;
+  threads: number | null;
+  width: number;
+  batch: number;
+  status: string;
+  firstStep: string;
+  /** ms per step: median, and (min–max, n steps). */
+  step: string;
+  stepSpread: string;
+  ips: string;
+  memory: string;
+  note: string;
+}
+
+/** Rows of the browser training table ([] for results files without training data). */
+export function browserTrainRows(r: BenchResults): BrowserTrainRow[] {
+  return (r.browserTrain ?? []).map((t: BrowserTrainRecord) => ({
+    variant: t.variant, backend: t.backend, threads: t.threads, width: t.width, batch: t.batch, status: t.status,
+    firstStep: ms(t.firstStepMs), step: ms(t.stepMs?.median),
+    stepSpread: !t.stepMs ? '' : t.stepMs.n < 2 ? 'one step' : `${ms(t.stepMs.min)}–${ms(t.stepMs.max)}, ${t.stepMs.n} steps`,
+    ips: t.imagesPerS == null ? '—' : t.imagesPerS.toFixed(t.imagesPerS >= 100 ? 0 : t.imagesPerS >= 10 ? 1 : 2),
+    memory: mb(t.peakBytes), note: t.note ?? '',
+  }));
+}
+
 export const fmtIps = (s: Stats | null) => (s ? `${s.median >= 100 ? s.median.toFixed(0) : s.median.toFixed(s.median >= 10 ? 1 : 2)}` : '—');
 export const fmtSpread = (s: Stats | null) => (s ? (s.n < 2 ? 'n=1' : `${s.min.toPrecision(3)}–${s.max.toPrecision(3)}`) : '');
 
@@ -183,6 +210,17 @@ export function renderText(r: BenchResults): string {
     out.push(`Browser (${m.chromium ?? 'Chromium'}, headless; ms per forward: median (min–max))`);
     out.push(textTable(['variant', 'backend', 'w', 'load', 'warm-up', 'fwd b1', 'fwd b8', 'GFLOP/s', 'DDIM-50 ×8', 'memory'],
       browserRows(r).map((b) => [b.variant, b.status === 'ok' ? b.backend.slice(0, 40) : `${b.status}: ${b.note}`.slice(0, 60), String(b.width), b.status === 'ok' ? b.load : '', b.warmup, b.fwd1, b.fwd8, b.gflops, b.ddim, b.memory]), 2));
+  }
+  const trows = browserTrainRows(r);
+  if (trows.length) {
+    out.push('');
+    out.push('Browser training (one AdamW step = forward + backward + update; ms/step: median (min–max, steps); peak = tf.memory() during a step)');
+    out.push(textTable(['variant', 'backend', 'w', 'batch', 'first step', 'ms/step', 'images/s', 'peak memory'],
+      trows.map((t) => {
+        const ran = t.status === 'ok' || t.status === 'timeout';
+        return [t.variant, ran ? `${t.backend.slice(0, 40)}${t.status === 'timeout' ? ' (capped)' : ''}` : `${t.status}: ${t.note}`.slice(0, 60), String(t.width), String(t.batch),
+          ran ? t.firstStep : '', ran ? `${t.step}${t.stepSpread ? ` (${t.stepSpread})` : ''}` : '', ran ? t.ips : '', ran ? t.memory : ''];
+      }), 2));
   }
   if (r.notes.length) {
     out.push('');

@@ -70,6 +70,34 @@ export interface BrowserRecord {
   uaMemoryBytes: number | null;
 }
 
+/**
+ * One browser training case: the real Trainer (one trainStep = one AdamW step: noising, forward,
+ * backward, clipping, AdamW, EMA) on a fresh model of this width and 256 synthetic images.
+ */
+export interface BrowserTrainRecord {
+  variant: string;
+  backend: string;
+  threads: number | null;
+  width: number;
+  batch: number;
+  status: Status;
+  note?: string;
+  /** The first step: kernel set-up / shader compilation and the first upload of the weights. */
+  firstStepMs: number | null;
+  /** Timed steps after the first (each waits for the optimizer update to finish). */
+  stepMs: Stats | null;
+  /** batch ÷ the median step, in seconds. */
+  imagesPerS: number | null;
+  stepsDone: number;
+  stepsPlanned: number;
+  /** Timed steps stop once they have taken longer than this (at least one runs). */
+  capSeconds: number;
+  /** Peak tf.memory().numBytes during a step (weights, EMA, Adam moments, activations, gradients). */
+  peakBytes: number | null;
+  /** Tensors left once the trainer and model were disposed (0 = no leak). */
+  leakedTensors: number | null;
+}
+
 export interface KernelProfileRow {
   kernel: string;
   calls: number;
@@ -104,6 +132,8 @@ export interface BenchResults {
   flopsPerImage: Record<string, number>;
   node: NodeRecord[];
   browser: BrowserRecord[];
+  /** Browser training cases (absent in results files from before they existed). */
+  browserTrain?: BrowserTrainRecord[];
   /** tf.profile of one full-width batch-8 forward on Node wasm (1 thread). */
   profile: { width: number; batch: number; totalMs: number; rows: KernelProfileRow[] } | null;
   notes: string[];

@@ -13,7 +13,7 @@ import { UserError } from '../command.ts';
 import { forwardFlops } from '../../core/flops.ts';
 import { machineInfo } from '../bench/machine.ts';
 import { renderText } from '../bench/report.ts';
-import { runBrowser, type BrowserCase } from '../bench/browser.ts';
+import { runBrowser, caseKind, type BrowserCase } from '../bench/browser.ts';
 import { RESULT_PREFIX, type BenchResults, type NodeRecord, type KernelProfileRow } from '../bench/types.ts';
 import type { CaseSpec, ChildSpec } from '../bench/node-child.ts';
 
@@ -25,7 +25,9 @@ Times SimpleUNet (width 1 and 0.25): forward images/s at batch 1, 8, 64 and trai
 (a real Trainer.trainStep) at batch 32 and 128, on tfjs wasm (1 thread, and 2 threads through a
 Node workaround) and cpu, and PyTorch (bench/torch_bench.py) with the same batches and threads;
 then, in headless Chromium (/usr/bin/chromium), the /bench/ page on WebGPU, WebGL and wasm with
-and without threads: weight load, first forward, ms per forward, 8 images with DDIM-50.
+and without threads: weight load, first forward, ms per forward, 8 images with DDIM-50; and
+training in the browser (Trainer.trainStep, one AdamW step) on wasm at widths 0.125–1 and WebGPU
+at 0.125 and 0.25: first step, ms per step, images/s, peak tensor memory.
 Prints a table and writes JSON (default bench/results.json; with --quick
 bench/results-local/quick.json). The docs page docs/benchmarks shows bench/results.json.
 
@@ -34,19 +36,39 @@ bench/results-local/quick.json). The docs page docs/benchmarks shows bench/resul
   --parts LIST      which parts to run (default node,torch,browser)
   --out FILE        where to write the JSON
   --repeats N       scale every case's timed runs by N/default (e.g. 2 = twice as many)
-  --budget MIN      time budget in minutes (default 15; 2 with --quick): node ≈ 40%, PyTorch
+  --budget MIN      time budget in minutes (default 20; 2 with --quick): node ≈ 40%, PyTorch
                     ≈ 25%, browser the rest; cases past their part's share are skipped, and say so
   --max-call S      skip a case whose single call is projected (from a smaller batch) to take
                     longer than S seconds (default 150; 30 with --quick)
   --no-build        do not build the site when dist/bench/ is missing (skips the browser part)
   --dist DIR        the built site to serve (default dist/)
-  --variants LIST   browser cases to run, e.g. webgpu,wasm-threads@0.25 (default: all)
+  --variants LIST   browser cases to run (default: all). An item is [forward:|train:]VARIANT[@WIDTH]
+                    or just 'forward' / 'train' (every case of that kind); without a prefix
+                    both kinds match. E.g. webgpu,wasm-threads@0.25 or train:wasm-threads,train:webgpu@0.125
   --python PATH     python with torch (default /usr/bin/python3)
   --chromium PATH   browser (default /usr/bin/chromium, or CHROMIUM_PATH)
 
 Run it on a quiet machine: other processes skew every number.`;
 
 type Part = 'node' | 'torch' | 'browser';
+
+/** A browser case that only measures training (no weights, forwards or DDIM). */
+const trainCase = (variant: BrowserCase['variant'], width: number, train: NonNullable<BrowserCase['train']>): BrowserCase => ({
+  variant, width, repeats1: 0, repeats8: 0, ddim: false, capS: 0, train, trainOnly: true,
+});
+
+/** --variants: items [forward:|train:]VARIANT[@WIDTH], or 'forward' / 'train' alone. */
+export function matchVariants(list: string, c: BrowserCase): boolean {
+  return list.split(',').map((x) => x.trim()).filter(Boolean).some((item) => {
+    const m = /^(?:(forward|train)(?::|$))?(.*)$/.exec(item)!;
+    const kind = m[1];
+    if (kind && kind !== caseKind(c)) return false;
+    const rest = m[2];
+    if (!rest) return true;
+    const [variant, width] = rest.split('@');
+    return variant === c.variant && (width === undefined || Number(width) === c.width);
+  });
+}
 
 const c = (kind: CaseSpec['kind'], width: number, batch: number, warmup: number, repeats: number, budgetS: number): CaseSpec => ({ kind, width, batch, warmup, repeats, budgetS });
 
@@ -58,7 +80,10 @@ function plan(quick: boolean) {
       wasm1: base, wasm2: [] as CaseSpec[], cpu: [c('forward', 0.25, 1, 1, 2, 5)], torch1: base, torchN: [] as CaseSpec[],
       profile: { width: 1, batch: 8 },
       // WebGPU/WebGL on an emulated GPU need minutes of shader compilation: not in --quick.
-      browser: [{ variant: 'wasm-threads', width: 0.25, repeats1: 3, repeats8: 2, ddim: true, capS: 20 }] as BrowserCase[],
+      browser: [
+        { variant: 'wasm-threads', width: 0.25, repeats1: 3, repeats8: 2, ddim: true, capS: 20 },
+        trainCase('wasm-threads', 0.125, { batch: 8, steps: 3, capS: 8 }),
+      ] as BrowserCase[],
     };
   }
   const all = [
@@ -79,9 +104,25 @@ function plan(quick: boolean) {
     const r = width < 1 ? { repeats1: 5, repeats8: 3 } : { repeats1: 3, repeats8: 2 };
     for (const variant of ['wasm-threads', 'wasm-threads-uncapped', 'wasm-nothreads'] as const) browser.push({ variant, width, ...r, ddim: true, capS: 60 });
   }
+  // Training (one Trainer.trainStep = one AdamW step) on the site as shipped, batch 8; full width
+  // only when the half-width step took under 12 s (≈ 4× the work).
+  browser.push(
+    trainCase('wasm-threads', 0.125, { batch: 8, steps: 8, capS: 10 }),
+    trainCase('wasm-threads', 0.25, { batch: 8, steps: 6, capS: 15 }),
+    trainCase('wasm-threads', 0.5, { batch: 8, steps: 4, capS: 20 }),
+    { ...trainCase('wasm-threads', 1, { batch: 8, steps: 2, capS: 30 }), skipIfPrevStepOverMs: 12_000, limitS: 240 },
+  );
   for (const width of [0.25, 1]) {
     const gpu = { repeats1: 2, repeats8: 1, limitS: 420, skipIfPrevFwd8OverMs: width < 1 ? undefined : 2000, ddim: true, capS: 60 };
     for (const variant of ['webgpu', 'webgl'] as const) browser.push({ variant, width, ...gpu });
+    // WebGPU training, batch 4, 2 steps after the first, before the full-width GPU forwards (usually
+    // skipped on an emulated GPU). SwiftShader: first step ≈ 40–60 s, then ≈ 10–25 s per step.
+    if (width < 1) {
+      browser.push(
+        { ...trainCase('webgpu', 0.125, { batch: 4, steps: 2, capS: 45 }), limitS: 240 },
+        { ...trainCase('webgpu', 0.25, { batch: 4, steps: 2, capS: 60 }), limitS: 300 },
+      );
+    }
   }
   return {
     wasm1: all, wasm2: threaded,
@@ -147,7 +188,7 @@ export const benchCommand: Command = {
     const maxCallS = values['max-call'] ? num(values['max-call'], 'max-call', { min: 1 }) : quick ? 30 : 150;
     // Time budget: each part gets a deadline (a cumulative share of it); cases that would start
     // after their deadline, or are projected to overrun it, are skipped and say so.
-    const budgetMin = values.budget ? num(values.budget, 'budget', { min: 0.5 }) : quick ? 2 : 15;
+    const budgetMin = values.budget ? num(values.budget, 'budget', { min: 0.5 }) : quick ? 2 : 20;
     const at = (share: number) => started + share * budgetMin * 60_000;
     const factor = values.repeats ? num(values.repeats, 'repeats', { min: 0.1, max: 20 }) : 1;
     const outFile = path.resolve(values.out ?? path.join(ROOT, 'bench', quick ? 'results-local/quick.json' : 'results.json'));
@@ -202,11 +243,13 @@ export const benchCommand: Command = {
     }
 
     let browser: BenchResults['browser'] = [];
+    let browserTrain: NonNullable<BenchResults['browserTrain']> = [];
     if (parts.has('browser')) {
       const dist = path.resolve(values.dist ?? path.join(ROOT, 'dist'));
       if (values.variants) {
-        const keep = new Set(values.variants.split(','));
-        p.browser = p.browser.filter((b) => keep.has(b.variant) || keep.has(`${b.variant}@${b.width}`));
+        const list = values.variants;
+        p.browser = p.browser.filter((b) => matchVariants(list, b));
+        if (!p.browser.length) throw new UserError(`--variants ${list}: no browser case matches (see --help)`);
       }
       if (!values.dist && !fs.existsSync(path.join(dist, 'bench', 'index.html')) && !quick && !values['no-build']) {
         log('  building the site (npm run build) for the browser part ...');
@@ -215,16 +258,23 @@ export const benchCommand: Command = {
       const page = path.join(dist, 'bench', 'index.html');
       if (fs.existsSync(page)) {
         const built = fs.statSync(page).mtimeMs;
-        const newer = ['src/workers/bench.worker.ts', 'src/workers/backend.ts', 'src/core/model.ts', 'src/core/wasm-kernels.ts']
+        const newer = ['src/workers/bench.worker.ts', 'src/workers/backend.ts', 'src/core/model.ts', 'src/core/wasm-kernels.ts', 'src/core/trainer.ts']
           .filter((f) => fs.existsSync(path.join(ROOT, f)) && fs.statSync(path.join(ROOT, f)).mtimeMs > built);
         if (newer.length) notes.push(`the built site (${path.relative(ROOT, dist)}/) is older than ${newer.join(', ')}: the browser part measured the last build; run npm run build first to measure the current code`);
       }
       log('  browser (headless Chromium) ...');
-      const cases = p.browser.map((b) => ({ ...b, repeats1: Math.max(1, Math.round(b.repeats1 * factor)), repeats8: Math.max(1, Math.round(b.repeats8 * factor)) }));
+      const cases = p.browser.map((b) => ({
+        ...b, repeats1: Math.max(1, Math.round(b.repeats1 * factor)), repeats8: Math.max(1, Math.round(b.repeats8 * factor)),
+        train: b.train && { ...b.train, steps: Math.max(1, Math.round(b.train.steps * factor)), capS: b.train.capS * factor },
+      }));
       const b = await runBrowser({ root: ROOT, dist, chromium: chromiumPath, cases, log, deadline: at(1) });
       browser = b.records;
+      browserTrain = b.trainRecords;
       machine.chromium = b.chromium;
       notes.push(...b.notes);
+      if (browserTrain.length) {
+        notes.push('Browser training: the real Trainer.trainStep (noising, forward, backward, gradient clipping, AdamW, EMA; loss read back, then the smallest EMA tensor, so the update has finished) on a fresh model of that width (random init) and 256 synthetic 32×32 images, in its own fresh page and worker. The first step (kernel set-up, shader compilation, weight upload) is timed separately.');
+      }
       if (browser.length) {
         notes.push('Browser: each case runs in a fresh page and worker, with the site\'s own backend code (src/workers/backend.ts). WebGPU and WebGL in headless Chromium run on SwiftShader, a CPU emulation of a GPU.');
         notes.push('wasm-threads is the site as shipped (cross-origin isolated); wasm-threads-uncapped reports twice the cores to the wasm runtime, lifting tfjs\' cores/2 cap on 2-core machines; wasm-nothreads is the same site served without COOP/COEP.');
@@ -233,7 +283,7 @@ export const benchCommand: Command = {
 
     const results: BenchResults = {
       version: 1, date: new Date().toISOString(), quick, command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
-      wallSeconds: (Date.now() - started) / 1000, machine, flopsPerImage, node, browser, profile, notes,
+      wallSeconds: (Date.now() - started) / 1000, machine, flopsPerImage, node, browser, browserTrain, profile, notes,
     };
     fs.mkdirSync(path.dirname(outFile), { recursive: true });
     fs.writeFileSync(outFile, `${JSON.stringify(results, null, 1)}\n`);

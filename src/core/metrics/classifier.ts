@@ -118,7 +118,10 @@ export class CifarClassifier {
       const v = values.get(s.name);
       if (!v) throw new Error(`classifier: missing parameter ${s.name}`);
       if (v.length !== s.shape.reduce((a, b) => a * b, 1)) throw new Error(`classifier: ${s.name} has ${v.length} values, expected shape [${s.shape}]`);
-      this.params.set(s.name, tf.variable(tf.tensor(v, s.shape, 'float32'), s.trainable, `cls.${s.name}#${serial++}`));
+      // The variable shares the initial tensor's data; dispose the initial handle or it leaks.
+      const init = tf.tensor(v, s.shape, 'float32');
+      this.params.set(s.name, tf.variable(init, s.trainable, `cls.${s.name}#${serial++}`));
+      init.dispose();
     }
   }
 
