@@ -70,6 +70,15 @@ function hardwareText(h: unknown): string {
   return h === undefined ? 'unknown' : String(h);
 }
 
+/** The exact command(s): a run resumed across invocations lists every one (train.py keeps `commands`). */
+function commandText(meta: Record<string, unknown>, source: string): string {
+  const argv = (c: unknown) => (Array.isArray(c) ? c.map(String).join(' ') : String(c));
+  const all = Array.isArray(meta.commands) ? (meta.commands as unknown[]).filter(Array.isArray) : [];
+  if (all.length > 1) return all.map(argv).join(', then resumed with: ');
+  if (meta.command !== undefined) return argv(meta.command);
+  return all.length ? argv(all[0]) : `imported from ${source}`;
+}
+
 function trainingFrom(meta: Record<string, unknown>, source: string): TrainingRecord | null {
   // The project's PyTorch trainer (scripts/torch/train.py) writes these keys; the seed's notebook only epoch/loss/train_losses.
   const losses = Array.isArray(meta.train_losses) ? (meta.train_losses as unknown[]).filter((x): x is number => typeof x === 'number') : [];
@@ -82,7 +91,7 @@ function trainingFrom(meta: Record<string, unknown>, source: string): TrainingRe
     steps, imagesSeen: images, epochs: num(meta.epoch, images / 50000), batchSize: num(tc.batch ?? meta.batch_size, 128),
     finalLoss: final ?? (num(meta.loss, NaN) || null), bestLoss: best,
     wallTimeS: num(meta.wall_time_s, 0), hardware: hardwareText(meta.hardware),
-    command: Array.isArray(meta.command) ? (meta.command as unknown[]).join(' ') : String(meta.command ?? `imported from ${source}`),
+    command: commandText(meta, source),
     recipe: Object.keys(tc).length ? tc : undefined,
     notes: losses.length ? 'finalLoss: mean of the last 100 optimizer steps; bestLoss: lowest 100-step mean' : undefined,
   };
