@@ -83,6 +83,7 @@ export interface EvalResult {
   n: number;
   sampler?: SamplerName;
   steps?: number;
+  eta?: number;
   swd: SWDResult;
   kid: KIDResult | null;
   stats: ChannelStats;
@@ -266,6 +267,8 @@ interface TableRow {
   kind: 'random' | 'weights' | 'train';
   sampler?: SamplerName;
   steps?: number;
+  /** DDIM's η (default 0). */
+  eta?: number;
   n: number;
 }
 
@@ -276,6 +279,9 @@ export function tableRows(n: number, nDdpm: number): TableRow[] {
     { id: 'ddim10', label: 'DDIM 10', kind: 'weights', sampler: 'ddim', steps: 10, n },
     { id: 'ddim20', label: 'DDIM 20', kind: 'weights', sampler: 'ddim', steps: 20, n },
     { id: 'ddim50', label: 'DDIM 50', kind: 'weights', sampler: 'ddim', steps: 50, n },
+    // η = 1: DDIM's stochastic end (fresh noise each step, DDPM's variance) on the same levels.
+    { id: 'ddim20-eta1', label: 'DDIM 20, η = 1', kind: 'weights', sampler: 'ddim', steps: 20, eta: 1, n },
+    { id: 'ddim50-eta1', label: 'DDIM 50, η = 1', kind: 'weights', sampler: 'ddim', steps: 50, eta: 1, n },
     { id: 'ddpm1000', label: 'DDPM 1000 (ancestral)', kind: 'weights', sampler: 'ddpm', steps: 1000, n: nDdpm },
     { id: 'dpmpp2m10', label: 'DPM-Solver++(2M) 10', kind: 'weights', sampler: 'dpmpp2m', steps: 10, n },
     { id: 'dpmpp2m20', label: 'DPM-Solver++(2M) 20', kind: 'weights', sampler: 'dpmpp2m', steps: 20, n },
@@ -412,7 +418,7 @@ export const evalCommand: Command = {
         rows.push(await scoreSet(row.id, row.label, ref.trainImages(row.n), row.n));
         continue;
       }
-      const key = JSON.stringify({ weights: row.kind === 'random' ? `random-init width ${w.config.width} seed 0` : manifestSha, sampler: row.sampler, steps: row.steps, eta: 0, n: row.n, seed, batch });
+      const key = JSON.stringify({ weights: row.kind === 'random' ? `random-init width ${w.config.width} seed 0` : manifestSha, sampler: row.sampler, steps: row.steps, eta: row.eta ?? 0, n: row.n, seed, batch });
       const cacheNpy = path.join(v['samples-dir']!, `${row.id}.npy`);
       const cacheJson = path.join(v['samples-dir']!, `${row.id}.json`);
       let images: Float32Array;
@@ -425,7 +431,7 @@ export const evalCommand: Command = {
       } else {
         const model = row.kind === 'random' ? new SimpleUNet(w.config, undefined, 0) : trained;
         const t0 = performance.now();
-        images = await sampleBatched(model, w, { sampler: row.sampler!, steps: row.steps!, eta: 0, n: row.n, batch, seed }, row.id);
+        images = await sampleBatched(model, w, { sampler: row.sampler!, steps: row.steps!, eta: row.eta ?? 0, n: row.n, batch, seed }, row.id);
         generateS = (performance.now() - t0) / 1000;
         if (model !== trained) model.dispose();
         fs.mkdirSync(v['samples-dir']!, { recursive: true });
@@ -434,7 +440,7 @@ export const evalCommand: Command = {
       }
       const grid = path.join(v.figures!, `quality-${row.id}.png`);
       writeGrid(grid, quantize8(images), row.n);
-      rows.push(await scoreSet(row.id, row.label, images, row.n, { sampler: row.sampler, steps: row.steps, generateS, grid: path.relative('.', grid) }));
+      rows.push(await scoreSet(row.id, row.label, images, row.n, { sampler: row.sampler, steps: row.steps, eta: row.eta ?? 0, generateS, grid: path.relative('.', grid) }));
     }
     trained.dispose();
     const kidRow = rows.find((r) => r.kid)?.kid;
