@@ -71,13 +71,14 @@ async function openDemo(page: Page, base = '/'): Promise<Locator> {
   return demo;
 }
 
-async function configure(demo: Locator, o: { backend: string; sampler?: string; steps?: number; n?: number; seed?: number; model?: string }) {
+async function configure(demo: Locator, o: { backend: string; sampler?: string; steps?: number; n?: number; seed?: number; model?: string; eta?: number }) {
   if (o.model) await demo.locator('select[name=model]').selectOption(o.model);
   await demo.locator('select[name=backend]').selectOption(o.backend);
   await demo.locator('select[name=sampler]').selectOption(o.sampler ?? 'ddim');
   if (o.steps !== undefined) await demo.locator('input[name=steps]').fill(String(o.steps));
   if (o.n !== undefined) await demo.locator('select[name=n]').selectOption(String(o.n));
   if (o.seed !== undefined) await demo.locator('input[name=seed]').fill(String(o.seed));
+  if (o.eta !== undefined) await demo.locator('input[name=eta]').fill(String(o.eta));
 }
 
 async function expectImages(demo: Locator, n: number) {
@@ -174,7 +175,7 @@ test.describe('model demos', () => {
     const errors = watchConsole(page);
     const demo = await openDemo(page);
     const g = GOLDEN.settings;
-    await configure(demo, { backend: 'wasm', model: 'small', sampler: g.sampler, steps: g.steps, n: g.n, seed: g.seed });
+    await configure(demo, { backend: 'wasm', model: 'small', sampler: g.sampler, steps: g.steps, n: g.n, seed: g.seed, eta: g.eta });
     await expect(demo.locator('[data-backend-label]')).toContainText('wasm', { timeout: 60_000 });
     await demo.locator('button[data-action=generate]').click();
     await expect(demo).toHaveAttribute('data-state', 'done', { timeout: 120_000 });
@@ -196,7 +197,7 @@ test.describe('model demos', () => {
     // The golden settings, on the first 2 of its images (each image's run is independent of the
     // others): 20 steps of SwiftShader take a minute or two.
     const g = GOLDEN.settings;
-    await configure(demo, { backend: 'webgpu', model: 'small', sampler: g.sampler, steps: g.steps, n: 2, seed: g.seed });
+    await configure(demo, { backend: 'webgpu', model: 'small', sampler: g.sampler, steps: g.steps, n: 2, seed: g.seed, eta: g.eta });
     await expect(demo.locator('[data-backend-label]')).toContainText('WebGPU', { timeout: 120_000 });
     const t0 = Date.now();
     await demo.locator('button[data-action=generate]').click();

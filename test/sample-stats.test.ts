@@ -1,5 +1,5 @@
 /**
- * The shipped small weights make CIFAR-like images: 32 samples (DDIM 20, seed 0) have
+ * The shipped small weights make CIFAR-like images: 32 samples (the page's default sampler, RECOMMENDED_SAMPLING: DDIM 20, η = 1; seed 0) have
  * per-channel mean and std near CIFAR-10's, and a patch distance (SWD on 7×7 Laplacian
  * neighbourhoods, against 32 test images) well below an untrained network's.
  *
@@ -25,6 +25,7 @@ import { seededIndices } from '../src/cli/commands/eval.ts';
 import { SimpleUNet } from '../src/core/model.ts';
 import { makeSchedule } from '../src/core/schedule.ts';
 import { generate } from '../src/core/generate.ts';
+import { RECOMMENDED_SAMPLING } from '../src/core/samplers.ts';
 import { toNHWCFloat } from '../src/core/data/cifar.ts';
 import { swd } from '../src/core/metrics/swd.ts';
 import { channelStats, quantize8, CIFAR_TRAIN_STATS } from '../src/core/metrics/image-stats.ts';
@@ -42,25 +43,26 @@ try {
 const haveWeights = fs.existsSync(path.join(WEIGHTS, 'weights.json'));
 const noWeights = haveWeights ? false : `no shipped weights at ${path.relative(ROOT, WEIGHTS)}`;
 let samples: Float32Array | null = null;
-// The quality bar applies to finished weights. While the shipped file is an early snapshot
-// (its own training record says how far it got), the checks still run and print their numbers,
-// but are reported as TODO instead of failing the suite.
+// The colour statistics are enforced. The patch-distance bar is meant for finished weights:
+// while the shipped file is an early snapshot (its own training record says how far it got), that
+// check still runs and prints its numbers but is reported as TODO instead of failing the suite
+// (measured at 2,000 steps / 5.1 epochs: the gap is 43% closed, not 50%).
 const epochs: number = haveWeights ? (JSON.parse(fs.readFileSync(path.join(WEIGHTS, 'weights.json'), 'utf8')).training?.epochs ?? 0) : 0;
 const MIN_EPOCHS = 10;
 const todo = epochs < MIN_EPOCHS ? `shipped weights are an early snapshot (${epochs.toFixed(1)} epochs < ${MIN_EPOCHS}); enforced once training completes` : undefined;
 
 async function sample(model: SimpleUNet, steps: number): Promise<Float32Array> {
-  const out = await generate((x, t) => model.forward(x, t), makeSchedule(), { sampler: 'ddim', steps, n: N, seed: 0 });
+  const out = await generate((x, t) => model.forward(x, t), makeSchedule(), { ...RECOMMENDED_SAMPLING, steps, n: N, seed: 0 });
   const x = (await out.data()) as Float32Array;
   out.dispose();
   return quantize8(x);
 }
 
-test(`${N} samples (DDIM 20) have CIFAR-10's per-channel mean ±${MEAN_TOL} and std ±${STD_TOL}`, { skip: noWeights, todo }, async () => {
+test(`${N} samples (DDIM ${RECOMMENDED_SAMPLING.steps}, η ${RECOMMENDED_SAMPLING.eta}) have CIFAR-10's per-channel mean ±${MEAN_TOL} and std ±${STD_TOL}`, { skip: noWeights }, async () => {
   await useBackend('wasm');
   const w = loadWeightsPath(WEIGHTS);
   const model = new SimpleUNet(w.config, w.weights);
-  samples = await sample(model, 20);
+  samples = await sample(model, RECOMMENDED_SAMPLING.steps);
   model.dispose();
   const st = channelStats(samples);
   console.log(`# samples: mean ${st.mean.map((v) => v.toFixed(3))}, std ${st.std.map((v) => v.toFixed(3))} (CIFAR-10 ${CIFAR_TRAIN_STATS.mean} / ${CIFAR_TRAIN_STATS.std})`);
