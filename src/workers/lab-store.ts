@@ -16,9 +16,8 @@ export const CHECKPOINTS = 'checkpoints';
 export const WEIGHTS = 'weights';
 const DATA_SUFFIX = ':data';
 
-/** What the lab shows about a saved run (no tensors). */
-export interface CheckpointMeta {
-  key: string;
+/** A lab run's settings and progress, shared by the live run (RunInfo) and its saved checkpoint. */
+export interface RunSettings {
   step: number;
   totalSteps: number;
   width: number;
@@ -27,11 +26,16 @@ export interface CheckpointMeta {
   lr: number;
   sampleEvery: number;
   saveEvery: number;
+  data: { source: 'cifar' | 'own'; count: number; label: string };
+}
+
+/** What the lab shows about a saved run (no tensors). */
+export interface CheckpointMeta extends RunSettings {
+  key: string;
   seed: number;
   /** ms since the epoch. */
   savedAt: number;
   createdAt: number;
-  data: { source: 'cifar' | 'own'; count: number; label: string };
   lastLoss: number | null;
   backend: string;
   /** Size of the stored checkpoint (shards + own images), bytes. */

@@ -30,7 +30,7 @@ import { zipSync } from 'fflate';
 import { exposeTasks, transfer, type TaskContext } from './expose.ts';
 import { initBackend, currentBackend, type BackendChoice, type BackendInfo } from './backend.ts';
 import * as store from './lab-store.ts';
-import type { CheckpointMeta } from './lab-store.ts';
+import type { CheckpointMeta, RunSettings } from './lab-store.ts';
 import { SimpleUNet, countParams } from '../core/model.ts';
 import { makeSchedule, SEED_SCHEDULE, type Schedule } from '../core/schedule.ts';
 import { Trainer, SEED_RECIPE, type ImageSet } from '../core/trainer.ts';
@@ -74,17 +74,8 @@ export interface StartArgs {
   resume?: string;
 }
 
-export interface RunInfo {
+export interface RunInfo extends RunSettings {
   runId: string;
-  step: number;
-  totalSteps: number;
-  width: number;
-  params: number;
-  batch: number;
-  lr: number;
-  sampleEvery: number;
-  saveEvery: number;
-  data: { source: 'cifar' | 'own'; count: number; label: string };
   lastSaved: { step: number; at: number } | null;
 }
 
