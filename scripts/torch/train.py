@@ -12,6 +12,11 @@ Examples (from the repository root):
     /usr/bin/python3 scripts/torch/train.py --width 0.5 --steps 100000 --threads 2 \
         --time-budget 36000
     /usr/bin/python3 scripts/torch/train.py --width 0.5 --steps 100000 --resume
+    python3 scripts/torch/train.py --device cuda --width 1 --steps 7820 --jpeg-tar FILE
+(the last on an accelerator: scripts/torch/device-train.sh wraps it for one lent call).
+
+Random numbers (shuffle, flips, timesteps, noise) are always drawn on the CPU, so a run is the
+same sequence on any device and resumes across devices.
 
 Writes <out>/ckpt.pt (atomically; every --ckpt-every steps and on exit,
 SIGTERM or SIGINT) and appends one row per step to <out>/loss.csv.
@@ -130,6 +135,17 @@ def truncate_csv(path, max_step):
     os.replace(tmp, path)
 
 
+def to_cpu(obj):
+    """A state_dict (or optimizer state) with every tensor copied to the CPU."""
+    if torch.is_tensor(obj):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return type(obj)((k, to_cpu(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_cpu(v) for v in obj)
+    return obj
+
+
 def fmt_time(s):
     s = int(max(0, s))
     return f"{s // 3600}h{(s % 3600) // 60:02d}m{s % 60:02d}s"
@@ -151,6 +167,7 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--ema-decay", type=float, default=0.999)
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    ap.add_argument("--device", default="cpu", help="torch device for the model and its arithmetic (cpu, cuda)")
     ap.add_argument("--time-budget", type=float, default=None,
                     help="seconds of training in this invocation; stop cleanly and checkpoint")
     ap.add_argument("--stop-after", type=int, default=None,
@@ -193,16 +210,23 @@ def main():
     n_images = images.shape[0]
     print(f"loaded {n_images} images from {source} in {time.time() - t_load:.1f}s", flush=True)
 
+    dev = torch.device(args.device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            sys.exit("--device cuda: no CUDA device visible to PyTorch")
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
+
     torch.manual_seed(args.seed)
-    model = SimpleUNet(args.width)
+    model = SimpleUNet(args.width)  # initialised on the CPU (same weights for every device), then moved
+    model.to(dev)
     ema = copy.deepcopy(model)
     for p in ema.parameters():
         p.requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.999), eps=1e-8,
                             weight_decay=1e-6)
     _, abar64 = linear_schedule(NUM_TIMESTEPS, BETA_START, BETA_END)
-    sqrt_abar = torch.tensor(np.sqrt(abar64), dtype=torch.float32)
-    sqrt_1m_abar = torch.tensor(np.sqrt(1.0 - abar64), dtype=torch.float32)
+    sqrt_abar = torch.tensor(np.sqrt(abar64), dtype=torch.float32, device=dev)
+    sqrt_1m_abar = torch.tensor(np.sqrt(1.0 - abar64), dtype=torch.float32, device=dev)
 
     np_rng = np.random.RandomState(args.seed)
     step = 0
@@ -216,7 +240,7 @@ def main():
     if args.resume:
         if not os.path.exists(ckpt_path):
             sys.exit(f"--resume: {ckpt_path} not found")
-        ck = torch.load(ckpt_path, map_location="cpu")
+        ck = torch.load(ckpt_path, map_location=dev)
         if float(ck["model_config"]["width"]) != args.width:
             sys.exit(f"--resume: checkpoint width {ck['model_config']['width']} != --width {args.width}")
         model.load_state_dict(ck["model_state_dict"])
@@ -226,7 +250,7 @@ def main():
         images_seen = int(ck["images_seen"])
         train_losses = list(ck["train_losses"])
         wall_prev = float(ck["wall_time_s"])
-        torch.set_rng_state(ck["torch_rng_state"])
+        torch.set_rng_state(ck["torch_rng_state"].cpu())
         st = ck["numpy_rng_state"]
         np_rng.set_state((st[0], np.array(st[1], dtype=np.uint32), st[2], st[3], st[4]))
         perm = np.asarray(ck["data_order"]["perm"])
@@ -244,14 +268,17 @@ def main():
 
     hardware = {"cpu": cpu_model(), "threads": torch.get_num_threads(),
                 "torch": str(torch.__version__)}
+    if dev.type == "cuda":
+        hardware["gpu"] = torch.cuda.get_device_name(dev)
     print(f"width {args.width:g} channels {model.channels} params {count_params(model):,}; "
           f"threads {hardware['threads']}; cpu {hardware['cpu']}", flush=True)
 
     def checkpoint(wall_total):
         atomic_save({
-            "model_state_dict": model.state_dict(),
-            "ema_state_dict": ema.state_dict(),
-            "optimizer_state_dict": opt.state_dict(),
+            # CPU copies: the file loads anywhere, and the project's importer sees plain CPU storages.
+            "model_state_dict": to_cpu(model.state_dict()),
+            "ema_state_dict": to_cpu(ema.state_dict()),
+            "optimizer_state_dict": to_cpu(opt.state_dict()),
             "scheduler_state_dict": {"type": "cosine_per_step", "base_lr": args.lr, "eta_min": 0.0,
                                      "T_max": args.steps, "last_step": step,
                                      "last_lr": cosine_lr(step, args.steps, args.lr)},
@@ -312,6 +339,8 @@ def main():
             x0 = torch.where(flip[:, None, None, None], x0.flip(3), x0)
             t = torch.randint(0, NUM_TIMESTEPS, (bsz,), dtype=torch.int64)
             noise = torch.randn_like(x0)
+            if dev.type != "cpu":
+                x0, t, noise = (v.to(dev, non_blocking=True) for v in (x0, t, noise))
             xt = sqrt_abar[t][:, None, None, None] * x0 + sqrt_1m_abar[t][:, None, None, None] * noise
 
             lr = cosine_lr(step, args.steps, args.lr)

@@ -65,7 +65,7 @@ export function smoothedLosses(losses: number[], w = 100): { final: number | nul
 function hardwareText(h: unknown): string {
   if (h && typeof h === 'object' && !Array.isArray(h)) {
     const o = h as Record<string, unknown>;
-    return [o.cpu, o.threads !== undefined ? `${String(o.threads)} thread(s)` : null, o.torch ? `PyTorch ${String(o.torch)}` : null].filter(Boolean).join(', ');
+    return [o.gpu, o.cpu, o.threads !== undefined ? `${String(o.threads)} thread(s)` : null, o.torch ? `PyTorch ${String(o.torch)}` : null].filter(Boolean).join(', ');
   }
   return h === undefined ? 'unknown' : String(h);
 }

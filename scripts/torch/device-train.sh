@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Train the full-width SimpleUNet (the seed's 20 epochs, 7,820 steps of 128) in ONE call on a lent
+# accelerator, and bring back what shipping needs. A lent machine gives 15 minutes in all and
+# returns at most 8 files of 16 MiB, so the run cannot be resumed there: this script trains to a
+# time budget, shrinks the checkpoint to float16 EMA weights plus the training record
+# (slim_ckpt.py, ~34 MB) and splits it into parts.
+#
+# 1. Here, once (the device only sees the repository, not ../shared):
+#      mkdir -p .device && cp ../shared/data/cifar-10-train-jpeg.tar.gz .device/
+# 2. The device call (the `device` tool's run):
+#      command: bash scripts/torch/device-train.sh     carry: [".device"]     timeout_s: 600
+#    Env: STEPS (default 7820), BUDGET (training seconds, default 420), WIDTH (default 1), DEVICE.
+# 3. Back here, with the folder the call's files were copied to:
+#      bash scripts/torch/device-train.sh --assemble FILES_AT runs/simple-unet
+#      node bin/diffusion.mjs import runs/simple-unet/slim.pt --out public/weights/simple-unet --float16
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+if [[ "${1:-}" == "--assemble" ]]; then
+  from=${2:?--assemble FILES_AT OUT_DIR}; to=${3:?--assemble FILES_AT OUT_DIR}
+  mkdir -p "$to"
+  cat "$from"/slim.pt.part-* > "$to/slim.pt"
+  (cd "$to" && sed 's#  .*#  slim.pt#' "$from/slim.sha256" | sha256sum -c -)
+  cp "$from/loss.csv" "$from/train.log" "$to/"
+  echo "assembled $to/slim.pt; next: node bin/diffusion.mjs import $to/slim.pt --out public/weights/simple-unet --float16"
+  exit 0
+fi
+
+: "${OUT:?run this on the device machine (OUT is its output folder)}"
+STEPS=${STEPS:-7820}
+BUDGET=${BUDGET:-420}
+WIDTH=${WIDTH:-1}
+DEVICE=${DEVICE:-cuda}  # DEVICE=cpu WIDTH=0.125 STEPS=3 tries the whole path on any machine
+PY=${PY:-python3}  # on the lent machine, the python3 that holds PyTorch
+TAR=.device/cifar-10-train-jpeg.tar.gz
+[[ -f $TAR ]] || { echo "missing $TAR: see step 1 at the top of this script" >&2; exit 2; }
+export PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+"$PY" -c 'import torch, PIL; print("torch", torch.__version__, "cuda", torch.cuda.is_available())'
+
+run=/tmp/device-run
+rm -rf "$run"
+# The commands list in the checkpoint records this exact invocation (it is what the weights' record shows).
+"$PY" scripts/torch/train.py --device "$DEVICE" --width "$WIDTH" --steps "$STEPS" --jpeg-tar "$TAR" \
+  --name simple-unet --out "$run" --time-budget "$BUDGET" --log-every 100 --ckpt-every 1000000 \
+  2>&1 | tee "$OUT/train.log"
+"$PY" scripts/torch/slim_ckpt.py "$run/ckpt.pt" /tmp/slim.pt | tee -a "$OUT/train.log"
+split -b 15M -d /tmp/slim.pt "$OUT/slim.pt.part-"
+sha256sum /tmp/slim.pt > "$OUT/slim.sha256"
+cp "$run/loss.csv" "$OUT/"
+ls -la "$OUT"
