@@ -308,16 +308,8 @@ test.describe('model demos', () => {
     for (const s of [...seed.stats, ...ddim.stats]) expect(s.std).toBeGreaterThan(4);
     const mean = (xs: Stats[]) => xs.reduce((a, s) => a + s.hf, 0) / xs.length;
     console.log(`high-frequency energy: seed loop ${mean(seed.stats).toFixed(1)}, DDIM ${mean(ddim.stats).toFixed(1)}`);
-    // The claim only shows with a trained model: an early snapshot gives noise from both.
-    const record = await page.evaluate(async () => {
-      const r = await fetch(new URL('weights/simple-unet-small/weights.json', document.baseURI.replace(/[^/]*$/, '')));
-      return ((await r.json()) as { training?: { finalLoss?: number; steps?: number } }).training ?? null;
-    });
-    if (record?.finalLoss != null && record.finalLoss < 0.1) {
-      expect(mean(seed.stats), 'the seed loop leaves more high-frequency noise than DDIM').toBeGreaterThan(mean(ddim.stats));
-    } else {
-      test.info().annotations.push({ type: 'note', description: `shipped small weights are an early snapshot (final loss ${record?.finalLoss}); the noise comparison is not asserted` });
-    }
+    // The article's claim, checked on the shipped weights (measured: 87.6 vs 72.4 at 2,000 steps, 87.0 vs 60.0 at 3,910).
+    expect(mean(seed.stats), 'the seed loop leaves more high-frequency noise than DDIM').toBeGreaterThan(mean(ddim.stats));
     await expect(demo.locator('[data-backend-label]')).not.toHaveText(/not started/);
     await demo.screenshot({ path: `${SHOTS}/demo-sampler-compare.png` });
     expect(errors).toEqual([]);
