@@ -5,14 +5,17 @@
  * are saved to /tmp for a human to look at.
  *
  * Headless Chromium's WebGPU is SwiftShader (a CPU emulation: slow, with a long shader warm-up),
- * so the WebGPU test uses the small model and 2 images (the golden settings' first two).
+ * so the WebGPU tests use few images: the small model's golden on 2 images, the full-width one's on 1.
  */
 import { test, expect, chromium, type Page, type Locator, type ConsoleMessage } from '@playwright/test';
 import * as fs from 'node:fs';
 import { SUB_PORT } from '../playwright.config.ts';
-import { goldenSamples, GOLDEN_TOLERANCE, type GoldenFile } from '../src/core/golden.ts';
+import { goldenSamples, GOLDENS, GOLDEN_TOLERANCE, type GoldenFile } from '../src/core/golden.ts';
 
-const GOLDEN = JSON.parse(fs.readFileSync(new URL('../test/fixtures/golden/golden.json', import.meta.url), 'utf8')) as GoldenFile;
+const readGolden = (file: string) => JSON.parse(fs.readFileSync(new URL(`../test/fixtures/golden/${file}`, import.meta.url), 'utf8')) as GoldenFile;
+const GOLDEN = readGolden(GOLDENS.small.file);
+// The full-width model's golden exists exactly when its weights ship (test/golden.test.ts checks that).
+const GOLDEN_FULL = fs.existsSync(new URL(`../test/fixtures/golden/${GOLDENS.full.file}`, import.meta.url)) ? readGolden(GOLDENS.full.file) : null;
 
 const SHOTS = process.env.E2E_SHOTS ?? '/tmp';
 const SUB_URL = process.env.E2E_SUB_URL ?? `http://localhost:${SUB_PORT}/sub/`;
@@ -101,12 +104,12 @@ async function expectImages(demo: Locator, n: number) {
  * one level, and at most 15% of values off by that one level. A wrong kernel, weight or sampler
  * step moves values by tens of levels.
  */
-async function expectGolden(demo: Locator, n: number, tag: string) {
-  const want = goldenSamples(GOLDEN);
+async function expectGolden(demo: Locator, n: number, tag: string, golden: GoldenFile = GOLDEN) {
+  const want = goldenSamples(golden);
   const got = await demo.evaluate((root) => [...root.querySelectorAll<HTMLCanvasElement>('[data-grid=xt] canvas')]
     .map((c) => Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data)));
   expect(got).toHaveLength(n);
-  const px = GOLDEN.settings.size ** 2;
+  const px = golden.settings.size ** 2;
   let max = 0;
   let off = 0;
   for (let i = 0; i < n; i++) {
@@ -119,7 +122,7 @@ async function expectGolden(demo: Locator, n: number, tag: string) {
     }
   }
   const frac = off / (n * px * 3);
-  console.log(`${tag}: golden (${GOLDEN.settings.sampler} ${GOLDEN.settings.steps}, seed ${GOLDEN.settings.seed}, ${n} images): max |Δ| ${max} level(s), ${(100 * frac).toFixed(2)}% of values off by one`);
+  console.log(`${tag}: golden (${golden.settings.weightsUrl}, ${golden.settings.sampler} ${golden.settings.steps}, seed ${golden.settings.seed}, ${n} images): max |Δ| ${max} level(s), ${(100 * frac).toFixed(2)}% of values off by one`);
   expect(max, `largest difference from the golden samples, in 8-bit levels (tolerance ${GOLDEN_TOLERANCE.maxAbs} in x)`).toBeLessThanOrEqual(1);
   expect(frac).toBeLessThan(0.15);
 }
@@ -183,6 +186,25 @@ test.describe('model demos', () => {
     expect(errors).toEqual([]);
   });
 
+  test('the full-width model (16.8 M parameters) reproduces its golden samples on wasm', async ({ page }) => {
+    test.skip(!GOLDEN_FULL, 'public/weights/simple-unet is not shipped');
+    test.setTimeout(240_000);
+    const errors = watchConsole(page);
+    const demo = await openDemo(page);
+    const g = GOLDEN_FULL!.settings;
+    await expect(demo.locator('select[name=model] option[value=full]')).toBeEnabled();
+    await configure(demo, { backend: 'wasm', model: 'full', sampler: g.sampler, steps: g.steps, n: g.n, seed: g.seed, eta: g.eta });
+    await expect(demo.locator('[data-backend-label]')).toContainText('wasm', { timeout: 60_000 });
+    const t0 = Date.now();
+    await demo.locator('button[data-action=generate]').click();
+    await expect(demo).toHaveAttribute('data-state', 'done', { timeout: 200_000 });
+    console.log(`wasm: full-width model, DDIM ${g.steps}, ${g.n} images: ${Date.now() - t0} ms from the click (weights download included); ${await demo.locator('[data-timing]').textContent()}`);
+    await expectImages(demo, g.n);
+    await expectGolden(demo, g.n, 'wasm full', GOLDEN_FULL!);
+    await demo.screenshot({ path: `${SHOTS}/demo-generate-full-wasm.png` });
+    expect(errors).toEqual([]);
+  });
+
   test('generates on WebGPU (SwiftShader in headless Chromium) and reproduces the golden samples', async ({ page }) => {
     test.setTimeout(420_000);
     const errors = watchConsole(page);
@@ -208,6 +230,25 @@ test.describe('model demos', () => {
     await expectImages(demo, 2);
     await expectGolden(demo, 2, 'webgpu');
     await demo.screenshot({ path: `${SHOTS}/demo-generate-webgpu.png` });
+    expect(errors).toEqual([]);
+  });
+
+  test('the full-width model on WebGPU (SwiftShader) reproduces the first of its golden samples', async ({ page }) => {
+    test.skip(!GOLDEN_FULL, 'public/weights/simple-unet is not shipped');
+    test.setTimeout(420_000);
+    const errors = watchConsole(page);
+    const demo = await openDemo(page);
+    const g = GOLDEN_FULL!.settings;
+    // One image: SwiftShader runs a full-width forward in seconds (a real GPU in milliseconds).
+    await configure(demo, { backend: 'webgpu', model: 'full', sampler: g.sampler, steps: g.steps, n: 1, seed: g.seed, eta: g.eta });
+    await expect(demo.locator('[data-backend-label]')).toContainText('WebGPU', { timeout: 120_000 });
+    const t0 = Date.now();
+    await demo.locator('button[data-action=generate]').click();
+    await expect(demo).toHaveAttribute('data-state', 'done', { timeout: 400_000 });
+    console.log(`webgpu: full-width model, DDIM ${g.steps}, 1 image: ${Date.now() - t0} ms; ${await demo.locator('[data-timing]').textContent()}`);
+    await expect(demo).toHaveAttribute('data-backend', 'webgpu');
+    await expectImages(demo, 1);
+    await expectGolden(demo, 1, 'webgpu full', GOLDEN_FULL!);
     expect(errors).toEqual([]);
   });
 
@@ -308,7 +349,7 @@ test.describe('model demos', () => {
     for (const s of [...seed.stats, ...ddim.stats]) expect(s.std).toBeGreaterThan(4);
     const mean = (xs: Stats[]) => xs.reduce((a, s) => a + s.hf, 0) / xs.length;
     console.log(`high-frequency energy: seed loop ${mean(seed.stats).toFixed(1)}, DDIM ${mean(ddim.stats).toFixed(1)}`);
-    // The article's claim, checked on the shipped weights (measured: 87.6 vs 72.4 at 2,000 steps, 87.0 vs 60.0 at 3,910).
+    // The article's claim, checked on the shipped weights (measured: 87.6 vs 72.4 at 2,000 steps, 87.0 vs 60.0 at 3,910, 86.4 vs 44.4 at 5,031).
     expect(mean(seed.stats), 'the seed loop leaves more high-frequency noise than DDIM').toBeGreaterThan(mean(ddim.stats));
     await expect(demo.locator('[data-backend-label]')).not.toHaveText(/not started/);
     await demo.screenshot({ path: `${SHOTS}/demo-sampler-compare.png` });

@@ -1,8 +1,8 @@
 /**
- * `npm run golden`: regenerates test/fixtures/golden/ from the shipped small weights
- * (public/weights/simple-unet-small) on the wasm backend: DDIM 20 steps, η = 0, 4 images,
- * seed 0. Run it whenever those weights change; test/golden.test.ts skips (and says to run
- * this) while the weights' sha256 differs from the golden's.
+ * `npm run golden`: regenerates test/fixtures/golden/ from the shipped weights on the wasm
+ * backend, one file per entry of GOLDENS whose weights folder exists (small: DDIM 20, η = 0,
+ * 4 images, seed 0; full width: DDIM 10, 2 images). Run it whenever those weights change;
+ * test/golden.test.ts skips (and says to run this) while a folder's sha256 differs from its golden's.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -14,35 +14,40 @@ import { weightsManifestSha } from '../src/cli/commands/eval.ts';
 import { SimpleUNet } from '../src/core/model.ts';
 import { makeSchedule } from '../src/core/schedule.ts';
 import { generate } from '../src/core/generate.ts';
-import { GOLDEN_SETTINGS, GOLDEN_TOLERANCE, encodeSamples, perImageStats, type GoldenFile } from '../src/core/golden.ts';
+import { GOLDENS, GOLDEN_TOLERANCE, encodeSamples, perImageStats, type GoldenFile } from '../src/core/golden.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const GOLDEN_DIR = path.join(ROOT, 'test', 'fixtures', 'golden');
 
-const s = GOLDEN_SETTINGS;
-const weightsDir = path.join(ROOT, s.weights);
 const backend = await initNodeBackend('wasm');
-const w = loadWeightsPath(weightsDir);
-const sha = weightsManifestSha(weightsDir);
-if (!sha) throw new Error(`no weights manifest in ${weightsDir}`);
-const model = new SimpleUNet(w.config, w.weights);
-const t0 = performance.now();
-const out = await generate((x, t) => model.forward(x, t), makeSchedule(w.meta.schedule), {
-  sampler: s.sampler, steps: s.steps, eta: s.eta, clipX0: s.clipX0, n: s.n, seed: s.seed, size: s.size, prediction: w.meta.prediction,
-});
-const x = (await out.data()) as Float32Array;
-out.dispose();
-model.dispose();
+for (const [id, { file, settings: s }] of Object.entries(GOLDENS)) {
+  const weightsDir = path.join(ROOT, s.weights);
+  const sha = weightsManifestSha(weightsDir);
+  if (!sha) {
+    console.log(`${id}: no weights manifest in ${s.weights}: no golden written`);
+    continue;
+  }
+  const w = loadWeightsPath(weightsDir);
+  const model = new SimpleUNet(w.config, w.weights);
+  const t0 = performance.now();
+  const out = await generate((x, t) => model.forward(x, t), makeSchedule(w.meta.schedule), {
+    sampler: s.sampler, steps: s.steps, eta: s.eta, clipX0: s.clipX0, n: s.n, seed: s.seed, size: s.size, prediction: w.meta.prediction,
+  });
+  const x = (await out.data()) as Float32Array;
+  out.dispose();
+  model.dispose();
 
-const golden: GoldenFile = {
-  format: 'diffusion-golden', version: 1, settings: s, weightsManifestSha256: sha, weightsTrainingSteps: w.meta.training?.steps ?? null,
-  createdWith: { backend, tfjs: tf.version_core, node: process.version, date: new Date().toISOString() },
-  tolerance: GOLDEN_TOLERANCE, perImage: perImageStats(x, s.n, s.size),
-  samples: { dtype: 'float32', layout: 'NHWC', shape: [s.n, s.size, s.size, 3], base64: encodeSamples(x) },
-};
-fs.mkdirSync(GOLDEN_DIR, { recursive: true });
-fs.writeFileSync(path.join(GOLDEN_DIR, 'golden.json'), JSON.stringify(golden, null, 1) + '\n');
-const { rgb, width, height } = imageGrid(x, s.n, s.size, 4);
-fs.writeFileSync(path.join(GOLDEN_DIR, 'golden.png'), encodePNG(rgb, width, height));
-console.log(`wrote ${path.relative(ROOT, GOLDEN_DIR)}/golden.json and golden.png: ${s.n} images, DDIM ${s.steps} (η ${s.eta}), seed ${s.seed}, `
-  + `weights ${s.weights} (sha256 ${sha.slice(0, 12)}…, ${golden.weightsTrainingSteps ?? '?'} training steps), ${backend}, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const golden: GoldenFile = {
+    format: 'diffusion-golden', version: 1, settings: s, weightsManifestSha256: sha, weightsTrainingSteps: w.meta.training?.steps ?? null,
+    createdWith: { backend, tfjs: tf.version_core, node: process.version, date: new Date().toISOString() },
+    tolerance: GOLDEN_TOLERANCE, perImage: perImageStats(x, s.n, s.size),
+    samples: { dtype: 'float32', layout: 'NHWC', shape: [s.n, s.size, s.size, 3], base64: encodeSamples(x) },
+  };
+  fs.mkdirSync(GOLDEN_DIR, { recursive: true });
+  fs.writeFileSync(path.join(GOLDEN_DIR, file), JSON.stringify(golden, null, 1) + '\n');
+  const png = file.replace(/\.json$/, '.png');
+  const { rgb, width, height } = imageGrid(x, s.n, s.size, Math.min(4, s.n));
+  fs.writeFileSync(path.join(GOLDEN_DIR, png), encodePNG(rgb, width, height));
+  console.log(`wrote ${path.relative(ROOT, GOLDEN_DIR)}/${file} and ${png}: ${s.n} images, DDIM ${s.steps} (η ${s.eta}), seed ${s.seed}, `
+    + `weights ${s.weights} (sha256 ${sha.slice(0, 12)}…, ${golden.weightsTrainingSteps ?? '?'} training steps), ${backend}, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}

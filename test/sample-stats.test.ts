@@ -1,5 +1,5 @@
 /**
- * The shipped small weights make CIFAR-like images: 32 samples (the page's default sampler, RECOMMENDED_SAMPLING: DDIM 20, η = 1; seed 0) have
+ * Each shipped model (small; full width when it ships) makes CIFAR-like images: 32 samples (the page's default sampler, RECOMMENDED_SAMPLING: DDIM 20, η = 1; seed 0) have
  * per-channel mean and std near CIFAR-10's, and a patch distance (SWD on 7×7 Laplacian
  * neighbourhoods, against 32 test images) well below an untrained network's.
  *
@@ -13,10 +13,13 @@
  * untrained network's" would demand a perfect model. "Well below" is measured instead as the share
  * of the gap between the untrained network and real images that the samples close:
  *   closed = (SWD(untrained) − SWD(samples)) / (SWD(untrained) − SWD(train)), all at N = 32,
- * and the test asks for at least 40%. What that separates (measured with these weights and seeds):
+ * and the test asks for at least 40%, with each model's own untrained network as the reference.
+ * What that separates (measured with these weights and seeds, small model):
  * the untrained network 0%, the seed's 50-step loop on the shipped weights 2% (asserted below: the bar must reject it),
- * the 2,000-step snapshot 43%, the shipped 3,910-step weights 47%. The aim for fully trained weights
- * (the seed's 20 epochs) is over 50%; the closing note of issue 5 keeps that as future work.
+ * the 2,000-step snapshot 43%, the 3,910-step one 47%, the shipped 5,031-step weights 47% (52% at N = 256,
+ * where the estimate is steadier); the full-width model (the small one widened, + 185 steps) 41%. The aim for
+ * fully trained weights (the seed's 20 epochs) is over 50% at N = 32; the closing note of issue 5 keeps that as
+ * future work.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,19 +38,15 @@ import { swd } from '../src/core/metrics/swd.ts';
 import { channelStats, quantize8, CIFAR_TRAIN_STATS } from '../src/core/metrics/image-stats.ts';
 
 const N = 32;
-const WEIGHTS = path.join(ROOT, 'public', 'weights', 'simple-unet-small');
 const MEAN_TOL = 0.08;
 const STD_TOL = 0.08;
+const MIN_GAP_CLOSED = 0.4;
+const MODELS = { small: 'simple-unet-small', full: 'simple-unet' } as const;
 
 let dataDir: string | null = null;
 try {
   dataDir = resolveCifarDir();
 } catch { /* no CIFAR-10 here: the SWD test skips */ }
-
-const haveWeights = fs.existsSync(path.join(WEIGHTS, 'weights.json'));
-const noWeights = haveWeights ? false : `no shipped weights at ${path.relative(ROOT, WEIGHTS)}`;
-let samples: Float32Array | null = null;
-const MIN_GAP_CLOSED = 0.4;
 
 async function sample(model: SimpleUNet, steps: number, sampler: SamplerName = RECOMMENDED_SAMPLING.sampler): Promise<Float32Array> {
   const out = await generate((x, t) => model.forward(x, t), makeSchedule(), { ...RECOMMENDED_SAMPLING, sampler, steps, n: N, seed: 0 });
@@ -56,43 +55,59 @@ async function sample(model: SimpleUNet, steps: number, sampler: SamplerName = R
   return quantize8(x);
 }
 
-test(`${N} samples (DDIM ${RECOMMENDED_SAMPLING.steps}, η ${RECOMMENDED_SAMPLING.eta}) have CIFAR-10's per-channel mean ±${MEAN_TOL} and std ±${STD_TOL}`, { skip: noWeights }, async () => {
-  await useBackend('wasm');
-  const w = loadWeightsPath(WEIGHTS);
-  const model = new SimpleUNet(w.config, w.weights);
-  samples = await sample(model, RECOMMENDED_SAMPLING.steps);
-  model.dispose();
-  const st = channelStats(samples);
-  console.log(`# samples: mean ${st.mean.map((v) => v.toFixed(3))}, std ${st.std.map((v) => v.toFixed(3))} (CIFAR-10 ${CIFAR_TRAIN_STATS.mean} / ${CIFAR_TRAIN_STATS.std})`);
-  for (let c = 0; c < 3; c++) {
-    assert.ok(Math.abs(st.mean[c] - CIFAR_TRAIN_STATS.mean[c]) <= MEAN_TOL, `channel ${c} mean ${st.mean[c].toFixed(3)} vs ${CIFAR_TRAIN_STATS.mean[c]}`);
-    assert.ok(Math.abs(st.std[c] - CIFAR_TRAIN_STATS.std[c]) <= STD_TOL, `channel ${c} std ${st.std[c].toFixed(3)} vs ${CIFAR_TRAIN_STATS.std[c]}`);
+for (const [id, folder] of Object.entries(MODELS) as [keyof typeof MODELS, string][]) {
+  const WEIGHTS = path.join(ROOT, 'public', 'weights', folder);
+  const haveWeights = fs.existsSync(path.join(WEIGHTS, 'weights.json'));
+  // The small model must ship; the full-width one is checked when it does.
+  if (!haveWeights && id === 'full') {
+    console.log(`# sample stats: ${folder} is not shipped: only the small model is checked`);
+    continue;
   }
-});
+  let samples: Float32Array | null = null;
 
-test(`their patch distance (SWD, N ${N}) closes at least ${100 * MIN_GAP_CLOSED}% of the gap from an untrained network to real images`, { skip: noWeights || (dataDir ? false : 'CIFAR-10 test data not found') }, async () => {
-  await useBackend('wasm');
-  assert.ok(samples, 'the first test did not produce samples');
-  const w = loadWeightsPath(WEIGHTS);
-  // The untrained network's samples are noise whatever the step count: 10 DDIM steps keep this test short.
-  const untrained = new SimpleUNet(w.config, undefined, 0);
-  const noise = await sample(untrained, 10);
-  untrained.dispose();
-  // The bar must also reject a bad sampler on good weights: the seed's 50-step loop.
-  const model = new SimpleUNet(w.config, w.weights);
-  const seedLoop = await sample(model, 50, 'seed');
-  model.dispose();
-  const test = loadCifar(dataDir!, 'test');
-  const train = loadCifar(dataDir!, 'train', { limit: 10000 });
-  const real = toNHWCFloat(test.images, seededIndices(test.count, N, 1234));
-  const floor = swd(real, toNHWCFloat(train.images, seededIndices(train.count, N, 4321)), N).average;
-  const trained = swd(real, samples!, N).average;
-  const random = swd(real, noise, N).average;
-  const seedSwd = swd(real, seedLoop, N).average;
-  const closed = (random - trained) / (random - floor);
-  const seedClosed = (random - seedSwd) / (random - floor);
-  console.log(`# SWD×1e3 (avg of 32/16 px, N ${N}): samples ${trained.toFixed(1)}, untrained ${random.toFixed(1)}, training images ${floor.toFixed(1)}, `
-    + `seed loop ${seedSwd.toFixed(1)}; gap closed ${(100 * closed).toFixed(0)}% (seed loop ${(100 * seedClosed).toFixed(0)}%), samples/untrained ${(trained / random).toFixed(2)}`);
-  assert.ok(seedClosed < MIN_GAP_CLOSED, `the bar does not separate: the seed loop closes ${(100 * seedClosed).toFixed(0)}% too`);
-  assert.ok(closed >= MIN_GAP_CLOSED, `SWD ${trained.toFixed(1)} closes only ${(100 * closed).toFixed(0)}% of the gap from untrained (${random.toFixed(1)}) to real images (${floor.toFixed(1)})`);
-});
+  test(`${id}: ${N} samples (DDIM ${RECOMMENDED_SAMPLING.steps}, η ${RECOMMENDED_SAMPLING.eta}) have CIFAR-10's per-channel mean ±${MEAN_TOL} and std ±${STD_TOL}`, async () => {
+    assert.ok(haveWeights, `no shipped weights at ${path.relative(ROOT, WEIGHTS)}`);
+    await useBackend('wasm');
+    const w = loadWeightsPath(WEIGHTS);
+    const model = new SimpleUNet(w.config, w.weights);
+    samples = await sample(model, RECOMMENDED_SAMPLING.steps);
+    model.dispose();
+    const st = channelStats(samples);
+    console.log(`# ${id} samples: mean ${st.mean.map((v) => v.toFixed(3))}, std ${st.std.map((v) => v.toFixed(3))} (CIFAR-10 ${CIFAR_TRAIN_STATS.mean} / ${CIFAR_TRAIN_STATS.std})`);
+    for (let c = 0; c < 3; c++) {
+      assert.ok(Math.abs(st.mean[c] - CIFAR_TRAIN_STATS.mean[c]) <= MEAN_TOL, `channel ${c} mean ${st.mean[c].toFixed(3)} vs ${CIFAR_TRAIN_STATS.mean[c]}`);
+      assert.ok(Math.abs(st.std[c] - CIFAR_TRAIN_STATS.std[c]) <= STD_TOL, `channel ${c} std ${st.std[c].toFixed(3)} vs ${CIFAR_TRAIN_STATS.std[c]}`);
+    }
+  });
+
+  test(`${id}: their patch distance (SWD, N ${N}) closes at least ${100 * MIN_GAP_CLOSED}% of the gap from an untrained network to real images`, { skip: dataDir ? false : 'CIFAR-10 test data not found' }, async () => {
+    await useBackend('wasm');
+    assert.ok(samples, 'the first test did not produce samples');
+    const w = loadWeightsPath(WEIGHTS);
+    // The untrained network's samples are noise whatever the step count: 10 DDIM steps keep this test short.
+    const untrained = new SimpleUNet(w.config, undefined, 0);
+    const noise = await sample(untrained, 10);
+    untrained.dispose();
+    // The bar must also reject a bad sampler on good weights: the seed's 50-step loop (shown once, on the small model).
+    let seedLoop: Float32Array | null = null;
+    if (id === 'small') {
+      const model = new SimpleUNet(w.config, w.weights);
+      seedLoop = await sample(model, 50, 'seed');
+      model.dispose();
+    }
+    const test = loadCifar(dataDir!, 'test');
+    const train = loadCifar(dataDir!, 'train', { limit: 10000 });
+    const real = toNHWCFloat(test.images, seededIndices(test.count, N, 1234));
+    const floor = swd(real, toNHWCFloat(train.images, seededIndices(train.count, N, 4321)), N).average;
+    const trained = swd(real, samples!, N).average;
+    const random = swd(real, noise, N).average;
+    const closed = (random - trained) / (random - floor);
+    const seedSwd = seedLoop ? swd(real, seedLoop, N).average : null;
+    const seedClosed = seedSwd === null ? null : (random - seedSwd) / (random - floor);
+    console.log(`# ${id} SWD×1e3 (avg of 32/16 px, N ${N}): samples ${trained.toFixed(1)}, untrained ${random.toFixed(1)}, training images ${floor.toFixed(1)}`
+      + `${seedSwd === null ? '' : `, seed loop ${seedSwd.toFixed(1)}`}; gap closed ${(100 * closed).toFixed(0)}%`
+      + `${seedClosed === null ? '' : ` (seed loop ${(100 * seedClosed).toFixed(0)}%)`}, samples/untrained ${(trained / random).toFixed(2)}`);
+    if (seedClosed !== null) assert.ok(seedClosed < MIN_GAP_CLOSED, `the bar does not separate: the seed loop closes ${(100 * seedClosed).toFixed(0)}% too`);
+    assert.ok(closed >= MIN_GAP_CLOSED, `SWD ${trained.toFixed(1)} closes only ${(100 * closed).toFixed(0)}% of the gap from untrained (${random.toFixed(1)}) to real images (${floor.toFixed(1)})`);
+  });
+}

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { initParams, paramSpecs, type UNetConfig, SEED_CONFIG } from '../src/core/model.ts';
 import { encodeWeights, decodeWeights, matchModel, modelTensors, validateManifest } from '../src/core/weights/format.ts';
-import { loadProjectWeights } from '../src/core/weights/load-any.ts';
+import { loadProjectWeights, trainingFrom } from '../src/core/weights/load-any.ts';
 import { toTorchTensors, fromTorchStateDict } from '../src/core/weights/torch-import.ts';
 import { writeSafetensors, readSafetensors } from '../src/core/weights/safetensors.ts';
 import { loadWeightsPath, writeWeightsDir } from '../src/cli/weights-files.ts';
@@ -77,4 +77,32 @@ test('weights folders are written atomically and load through loadWeightsPath', 
   fs.rmSync(path.join(target, 'group1-shard1of1.bin'));
   assert.throws(() => loadWeightsPath(target), /shard .* is missing/);
   fs.rmSync(dir, { recursive: true });
+});
+
+test('a training record names a widened start and the threads of every invocation', () => {
+  const cmd = (threads: string, ...rest: string[]) => ['scripts/torch/train.py', '--threads', threads, ...rest];
+  const small = {
+    step: 5031, images_seen: 643392, epoch: 12.87, wall_time_s: 15629, train_config: { batch: 128 },
+    hardware: { cpu: 'AMD EPYC', threads: 2, torch: '1.13' },
+    // An older run: only the last invocation's hardware, but every command.
+    commands: [cmd('1'), cmd('1', '--resume'), cmd('2', '--resume')],
+  };
+  const full = trainingFrom({
+    step: 190, images_seen: 24320, epoch: 0.49, wall_time_s: 5600, train_config: { batch: 128 }, train_losses: [0.07, 0.066],
+    hardware: { cpu: 'AMD EPYC', threads: 2, torch: '1.13' },
+    hardware_history: [{ cpu: 'AMD EPYC', threads: 2, torch: '1.13', from_step: 0 }],
+    commands: [cmd('2', '--init-from', 'runs/small/ckpt.pt')],
+    warm_start: { ...small, from: 'runs/small/ckpt.pt', width: 0.25, method: 'widen.py' },
+  }, 'ckpt.pt');
+  assert.ok(full);
+  assert.equal(full.steps, 190);
+  assert.equal(full.hardware, 'AMD EPYC, 2 thread(s), PyTorch 1.13');
+  const ws = full.warmStart!;
+  assert.deepEqual([ws.width, ws.steps, ws.imagesSeen, ws.method, ws.from], [0.25, 5031, 643392, 'widen.py', 'runs/small/ckpt.pt']);
+  assert.equal(ws.hardware, 'AMD EPYC, PyTorch 1.13; threads per invocation (--threads): 1, 1, 2');
+  assert.match(ws.command, /--threads 1, then resumed with: .*--threads 2 --resume$/);
+  // Per-invocation hardware, when the run kept it, is named with its steps.
+  const two = trainingFrom({ step: 30, hardware_history: [{ cpu: 'X', threads: 1, from_step: 0 }, { gpu: 'H200', cpu: 'Y', threads: 16, from_step: 10 }] }, 'c.pt');
+  assert.equal(two!.hardware, 'X, 1 thread(s) (steps 1–10); H200, Y, 16 thread(s) (from step 11)');
+  assert.equal(two!.warmStart, undefined);
 });

@@ -9,7 +9,9 @@
 #      mkdir -p .device && cp ../shared/data/cifar-10-train-jpeg.tar.gz .device/
 # 2. The device call (the `device` tool's run):
 #      command: bash scripts/torch/device-train.sh     carry: [".device"]     timeout_s: 600
-#    Env: STEPS (default 7820), BUDGET (training seconds, default 420), WIDTH (default 1), DEVICE.
+#    Env: STEPS (default 7820), BUDGET (training seconds, default 420), WIDTH (default 1), DEVICE,
+#    INIT_FROM (a narrower run's checkpoint to widen and start from, e.g. a copy of
+#    runs/simple-unet-small/ckpt.pt put in .device/, 25 MB: see train.py --init-from).
 # 3. Back here, with the folder the call's files were copied to:
 #      bash scripts/torch/device-train.sh --assemble FILES_AT runs/simple-unet
 #      node bin/diffusion.mjs import runs/simple-unet/slim.pt --out public/weights/simple-unet --float16
@@ -41,8 +43,10 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 run=/tmp/device-run
 rm -rf "$run"
 # The commands list in the checkpoint records this exact invocation (it is what the weights' record shows).
+init=()
+[[ -n ${INIT_FROM:-} ]] && init=(--init-from "$INIT_FROM")
 "$PY" scripts/torch/train.py --device "$DEVICE" --width "$WIDTH" --steps "$STEPS" --jpeg-tar "$TAR" \
-  --name simple-unet --out "$run" --time-budget "$BUDGET" --log-every 100 --ckpt-every 1000000 \
+  --name simple-unet --out "$run" --time-budget "$BUDGET" --log-every 100 --ckpt-every 1000000 "${init[@]}" \
   2>&1 | tee "$OUT/train.log"
 "$PY" scripts/torch/slim_ckpt.py "$run/ckpt.pt" /tmp/slim.pt | tee -a "$OUT/train.log"
 split -b 15M -d /tmp/slim.pt "$OUT/slim.pt.part-"

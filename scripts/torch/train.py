@@ -12,6 +12,8 @@ Examples (from the repository root):
     /usr/bin/python3 scripts/torch/train.py --width 0.5 --steps 100000 --threads 2 \
         --time-budget 36000
     /usr/bin/python3 scripts/torch/train.py --width 0.5 --steps 100000 --resume
+    /usr/bin/python3 scripts/torch/train.py --width 1 --steps 400 --lr 5e-5 \
+        --init-from runs/simple-unet-small/ckpt.pt --out runs/simple-unet
     python3 scripts/torch/train.py --device cuda --width 1 --steps 7820 --jpeg-tar FILE
 (the last on an accelerator: scripts/torch/device-train.sh wraps it for one lent call).
 
@@ -20,6 +22,10 @@ same sequence on any device and resumes across devices.
 
 Writes <out>/ckpt.pt (atomically; every --ckpt-every steps and on exit,
 SIGTERM or SIGINT) and appends one row per step to <out>/loss.csv.
+
+--init-from starts a wider network from a narrower run's EMA weights, widened so it computes
+the same function (widen.py); the checkpoint keeps that run's record under "warm_start", and
+this run's own counters (steps, images, loss curve) start at zero.
 """
 
 import argparse
@@ -39,6 +45,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 from simple_unet import BETA_END, BETA_START, NUM_TIMESTEPS, SimpleUNet, count_params, linear_schedule  # noqa: E402
+from widen import widen_state_dict  # noqa: E402
 
 DEFAULT_DATA = os.path.join(REPO, "..", "shared", "data", "cifar-10-batches-bin")
 RECORD = 3073
@@ -175,6 +182,9 @@ def main():
     ap.add_argument("--name", default=None, help="run name (default simple_unet_w<width>)")
     ap.add_argument("--out", default=None, help="output directory (default runs/<name>)")
     ap.add_argument("--resume", action="store_true", help="resume from <out>/ckpt.pt")
+    ap.add_argument("--init-from", default=None,
+                    help="start from this narrower train.py checkpoint's EMA weights, widened to --width "
+                         "(function-preserving); not with --resume")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--ckpt-every", type=int, default=500)
@@ -236,7 +246,11 @@ def main():
     perm = np_rng.permutation(n_images)
     pos = 0
     commands = []
+    hardware_history = []  # one entry per invocation: threads (and devices) can change on resume
+    warm_start = None
 
+    if args.resume and args.init_from:
+        sys.exit("--init-from starts a new run; it cannot be combined with --resume")
     if args.resume:
         if not os.path.exists(ckpt_path):
             sys.exit(f"--resume: {ckpt_path} not found")
@@ -256,10 +270,29 @@ def main():
         perm = np.asarray(ck["data_order"]["perm"])
         pos = int(ck["data_order"]["pos"])
         commands = list(ck.get("commands", []))
+        hardware_history = list(ck.get("hardware_history", []))
+        warm_start = ck.get("warm_start")
         truncate_csv(csv_path, step)
         print(f"resumed from {ckpt_path} at step {step} ({images_seen} images seen)", flush=True)
     elif os.path.exists(ckpt_path):
         sys.exit(f"{ckpt_path} exists; pass --resume or choose another --out")
+    if args.init_from:
+        src = torch.load(args.init_from, map_location="cpu")
+        src_width = float(src["model_config"]["width"])
+        widened = widen_state_dict(src["ema_state_dict"], src_width, args.width, seed=args.seed)
+        model.load_state_dict(widened)
+        ema.load_state_dict(widened)
+        warm_start = {
+            "from": os.path.relpath(os.path.abspath(args.init_from), REPO), "width": src_width,
+            "weights": "ema_state_dict", "method": "widen.py (Net2WiderNet, function-preserving)",
+            "step": int(src["step"]), "images_seen": int(src["images_seen"]), "epoch": float(src["epoch"]),
+            "wall_time_s": float(src["wall_time_s"]), "hardware": src.get("hardware"),
+            "hardware_history": src.get("hardware_history"),
+            "commands": src.get("commands") or [src.get("command")],
+            "train_config": src.get("train_config"),
+        }
+        print(f"initialised from {args.init_from}: width {src_width:g} EMA at step {src['step']} "
+              f"({src['images_seen']} images), widened to {args.width:g}", flush=True)
     commands.append(list(sys.argv))
 
     if not os.path.exists(csv_path) or not args.resume:
@@ -270,6 +303,7 @@ def main():
                 "torch": str(torch.__version__)}
     if dev.type == "cuda":
         hardware["gpu"] = torch.cuda.get_device_name(dev)
+    hardware_history.append(dict(hardware, from_step=step))
     print(f"width {args.width:g} channels {model.channels} params {count_params(model):,}; "
           f"threads {hardware['threads']}; cpu {hardware['cpu']}", flush=True)
 
@@ -296,6 +330,8 @@ def main():
             "train_losses": train_losses,
             "wall_time_s": wall_total,
             "hardware": hardware,
+            "hardware_history": hardware_history,
+            "warm_start": warm_start,
             "command": list(sys.argv),
             "commands": commands,
             "torch_rng_state": torch.get_rng_state(),

@@ -1,8 +1,9 @@
 /**
- * Golden outputs: samples the shipped small weights must reproduce on every backend (Node's
- * wasm and cpu, the page's webgl/webgpu/wasm). `npm run golden` (scripts/make-golden.ts) writes
- * test/fixtures/golden/golden.json; test/golden.test.ts and the browser e2e regenerate with the
- * same settings and compare. Framework-neutral: no Node APIs, no tfjs.
+ * Golden outputs: samples each shipped model must reproduce on every backend (Node's wasm and
+ * cpu, the page's webgl/webgpu/wasm). `npm run golden` (scripts/make-golden.ts) writes
+ * test/fixtures/golden/<file> for each entry of GOLDENS whose weights exist; test/golden.test.ts
+ * and the browser e2e regenerate with the same settings and compare. Framework-neutral: no Node
+ * APIs, no tfjs.
  */
 
 export interface GoldenSettings {
@@ -39,6 +40,18 @@ export interface GoldenFile {
 export const GOLDEN_SETTINGS: GoldenSettings = {
   weights: 'public/weights/simple-unet-small', weightsUrl: 'weights/simple-unet-small/', sampler: 'ddim', steps: 20, eta: 0, clipX0: true, n: 4, seed: 0, size: 32,
 };
+
+/** The full-width model: 16x the arithmetic per image, so fewer images and steps. */
+export const GOLDEN_FULL_SETTINGS: GoldenSettings = {
+  weights: 'public/weights/simple-unet', weightsUrl: 'weights/simple-unet/', sampler: 'ddim', steps: 10, eta: 0, clipX0: true, n: 2, seed: 0, size: 32,
+};
+
+/** One golden file per shipped model (the page's model menu ids), under test/fixtures/golden/. */
+export const GOLDENS = {
+  small: { file: 'golden.json', settings: GOLDEN_SETTINGS },
+  full: { file: 'golden-full.json', settings: GOLDEN_FULL_SETTINGS },
+} as const;
+export type GoldenId = keyof typeof GOLDENS;
 
 /** Agreement across backends that still catches a wrong kernel or weight (values span [-1, 1]). */
 export const GOLDEN_TOLERANCE = { maxAbs: 1e-3 };

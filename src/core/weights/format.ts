@@ -27,6 +27,19 @@ export interface TrainingRecord {
   /** File beside the manifest with the loss curve, if any. */
   lossCurve?: string;
   notes?: string;
+  /**
+   * The run started from another run's weights (e.g. a narrower network widened so it computes the
+   * same function): that run's own record. The counters above cover only this run.
+   */
+  warmStart?: WarmStart;
+}
+
+export interface WarmStart extends Omit<TrainingRecord, 'warmStart' | 'finalLoss' | 'bestLoss' | 'lossCurve'> {
+  /** Width of the network the weights came from. */
+  width: number;
+  /** How they were carried over, e.g. "widen.py (Net2WiderNet, function-preserving)". */
+  method: string;
+  from: string;
 }
 
 export interface WeightsMeta {

@@ -6,7 +6,7 @@
 import { SEED_CONFIG, type UNetConfig } from '../model.ts';
 import { SEED_SCHEDULE, type ScheduleConfig } from '../schedule.ts';
 import type { Prediction } from '../diffusion.ts';
-import { matchModel, validateManifest, decodeWeights, type WeightsMeta, type TrainingRecord } from './format.ts';
+import { matchModel, validateManifest, decodeWeights, type WeightsMeta, type TrainingRecord, type WarmStart } from './format.ts';
 import { readTorchCheckpoint, findStateDict } from './torch-checkpoint.ts';
 import { readSafetensors } from './safetensors.ts';
 import { fromTorchStateDict } from './torch-import.ts';
@@ -70,6 +70,29 @@ function hardwareText(h: unknown): string {
   return h === undefined ? 'unknown' : String(h);
 }
 
+/** train.py keeps one hardware entry per invocation (`from_step`): name each distinct one with its steps. */
+function hardwareOf(meta: Record<string, unknown>): string {
+  const hist = Array.isArray(meta.hardware_history) ? (meta.hardware_history as unknown[]).filter((h) => h && typeof h === 'object') as Record<string, unknown>[] : [];
+  if (hist.length < 2) {
+    // Older runs kept only the last invocation's hardware: say how many threads each command asked for.
+    const cmds = Array.isArray(meta.commands) ? (meta.commands as unknown[]).filter(Array.isArray) as unknown[][] : [];
+    const threads = cmds.map((c) => {
+      const i = c.indexOf('--threads');
+      return i >= 0 && i + 1 < c.length ? String(c[i + 1]) : 'default';
+    });
+    const text = hardwareText(meta.hardware);
+    if (hist.length === 0 && new Set(threads).size > 1) return `${text.replace(/, \d+ thread\(s\)/, '')}; threads per invocation (--threads): ${threads.join(', ')}`;
+    return text;
+  }
+  const spans: { text: string; from: number }[] = [];
+  for (const h of hist) {
+    const text = hardwareText(h);
+    if (spans.at(-1)?.text !== text) spans.push({ text, from: num(h.from_step, 0) });
+  }
+  if (spans.length < 2) return spans[0].text;
+  return spans.map((s, i) => `${s.text} (${i + 1 < spans.length ? `steps ${s.from + 1}–${spans[i + 1].from}` : `from step ${s.from + 1}`})`).join('; ');
+}
+
 /** The exact command(s): a run resumed across invocations lists every one (train.py keeps `commands`). */
 function commandText(meta: Record<string, unknown>, source: string): string {
   const argv = (c: unknown) => (Array.isArray(c) ? c.map(String).join(' ') : String(c));
@@ -79,7 +102,7 @@ function commandText(meta: Record<string, unknown>, source: string): string {
   return all.length ? argv(all[0]) : `imported from ${source}`;
 }
 
-function trainingFrom(meta: Record<string, unknown>, source: string): TrainingRecord | null {
+export function trainingFrom(meta: Record<string, unknown>, source: string): TrainingRecord | null {
   // The project's PyTorch trainer (scripts/torch/train.py) writes these keys; the seed's notebook only epoch/loss/train_losses.
   const losses = Array.isArray(meta.train_losses) ? (meta.train_losses as unknown[]).filter((x): x is number => typeof x === 'number') : [];
   const steps = num(meta.step, 0);
@@ -90,10 +113,25 @@ function trainingFrom(meta: Record<string, unknown>, source: string): TrainingRe
   return {
     steps, imagesSeen: images, epochs: num(meta.epoch, images / 50000), batchSize: num(tc.batch ?? meta.batch_size, 128),
     finalLoss: final ?? (num(meta.loss, NaN) || null), bestLoss: best,
-    wallTimeS: num(meta.wall_time_s, 0), hardware: hardwareText(meta.hardware),
+    wallTimeS: num(meta.wall_time_s, 0), hardware: hardwareOf(meta),
     command: commandText(meta, source),
     recipe: Object.keys(tc).length ? tc : undefined,
     notes: losses.length ? 'finalLoss: mean of the last 100 optimizer steps; bestLoss: lowest 100-step mean' : undefined,
+    warmStart: warmStartFrom(meta.warm_start, source),
+  };
+}
+
+/** train.py --init-from keeps the source run's record under `warm_start`. */
+function warmStartFrom(w: unknown, source: string): WarmStart | undefined {
+  if (!w || typeof w !== 'object' || Array.isArray(w)) return undefined;
+  const o = w as Record<string, unknown>;
+  const images = num(o.images_seen, 0);
+  const tc = (o.train_config ?? {}) as Record<string, unknown>;
+  return {
+    from: String(o.from ?? 'unknown'), width: num(o.width, NaN), method: String(o.method ?? 'unknown'),
+    steps: num(o.step, 0), imagesSeen: images, epochs: num(o.epoch, images / 50000), batchSize: num(tc.batch, 128),
+    wallTimeS: num(o.wall_time_s, 0), hardware: hardwareOf(o), command: commandText(o, source),
+    recipe: Object.keys(tc).length ? tc : undefined,
   };
 }
 
