@@ -186,25 +186,6 @@ test.describe('model demos', () => {
     expect(errors).toEqual([]);
   });
 
-  test('the full-width model (16.8 M parameters) reproduces its golden samples on wasm', async ({ page }) => {
-    test.skip(!GOLDEN_FULL, 'public/weights/simple-unet is not shipped');
-    test.setTimeout(240_000);
-    const errors = watchConsole(page);
-    const demo = await openDemo(page);
-    const g = GOLDEN_FULL!.settings;
-    await expect(demo.locator('select[name=model] option[value=full]')).toBeEnabled();
-    await configure(demo, { backend: 'wasm', model: 'full', sampler: g.sampler, steps: g.steps, n: g.n, seed: g.seed, eta: g.eta });
-    await expect(demo.locator('[data-backend-label]')).toContainText('wasm', { timeout: 60_000 });
-    const t0 = Date.now();
-    await demo.locator('button[data-action=generate]').click();
-    await expect(demo).toHaveAttribute('data-state', 'done', { timeout: 200_000 });
-    console.log(`wasm: full-width model, DDIM ${g.steps}, ${g.n} images: ${Date.now() - t0} ms from the click (weights download included); ${await demo.locator('[data-timing]').textContent()}`);
-    await expectImages(demo, g.n);
-    await expectGolden(demo, g.n, 'wasm full', GOLDEN_FULL!);
-    await demo.screenshot({ path: `${SHOTS}/demo-generate-full-wasm.png` });
-    expect(errors).toEqual([]);
-  });
-
   test('generates on WebGPU (SwiftShader in headless Chromium) and reproduces the golden samples', async ({ page }) => {
     test.setTimeout(420_000);
     const errors = watchConsole(page);
@@ -233,24 +214,29 @@ test.describe('model demos', () => {
     expect(errors).toEqual([]);
   });
 
-  test('the full-width model on WebGPU (SwiftShader) reproduces the first of its golden samples', async ({ page }) => {
-    test.skip(!GOLDEN_FULL, 'public/weights/simple-unet is not shipped');
-    test.setTimeout(420_000);
-    const errors = watchConsole(page);
-    const demo = await openDemo(page);
-    const g = GOLDEN_FULL!.settings;
-    // One image: SwiftShader runs a full-width forward in seconds (a real GPU in milliseconds).
-    await configure(demo, { backend: 'webgpu', model: 'full', sampler: g.sampler, steps: g.steps, n: 1, seed: g.seed, eta: g.eta });
-    await expect(demo.locator('[data-backend-label]')).toContainText('WebGPU', { timeout: 120_000 });
-    const t0 = Date.now();
-    await demo.locator('button[data-action=generate]').click();
-    await expect(demo).toHaveAttribute('data-state', 'done', { timeout: 400_000 });
-    console.log(`webgpu: full-width model, DDIM ${g.steps}, 1 image: ${Date.now() - t0} ms; ${await demo.locator('[data-timing]').textContent()}`);
-    await expect(demo).toHaveAttribute('data-backend', 'webgpu');
-    await expectImages(demo, 1);
-    await expectGolden(demo, 1, 'webgpu full', GOLDEN_FULL!);
-    expect(errors).toEqual([]);
-  });
+  // The full-width model ships (public/weights/simple-unet), so its golden must exist.
+  for (const [backend, n, label] of [['wasm', 2, 'wasm'], ['webgpu', 1, 'WebGPU']] as const) {
+    test(`the full-width model (16.8 M parameters) reproduces its golden samples on ${backend} (${n} image${n > 1 ? 's' : ''})`, async ({ page }) => {
+      // SwiftShader runs a full-width forward in seconds (a real GPU in milliseconds): one image there.
+      test.setTimeout(backend === 'webgpu' ? 420_000 : 240_000);
+      expect(GOLDEN_FULL, `test/fixtures/golden/${GOLDENS.full.file} (run \`npm run golden\`)`).not.toBeNull();
+      const errors = watchConsole(page);
+      const demo = await openDemo(page);
+      const g = GOLDEN_FULL!.settings;
+      await expect(demo.locator('select[name=model] option[value=full]')).toBeEnabled();
+      await configure(demo, { backend, model: 'full', sampler: g.sampler, steps: g.steps, n, seed: g.seed, eta: g.eta });
+      await expect(demo.locator('[data-backend-label]')).toContainText(label, { timeout: 120_000 });
+      const t0 = Date.now();
+      await demo.locator('button[data-action=generate]').click();
+      await expect(demo).toHaveAttribute('data-state', 'done', { timeout: 400_000 });
+      console.log(`${backend}: full-width model, DDIM ${g.steps}, ${n} image(s): ${Date.now() - t0} ms from the click (weights download included); ${await demo.locator('[data-timing]').textContent()}`);
+      await expect(demo).toHaveAttribute('data-backend', backend);
+      await expectImages(demo, n);
+      await expectGolden(demo, n, `${backend} full`, GOLDEN_FULL!);
+      await demo.screenshot({ path: `${SHOTS}/demo-generate-full-${backend}.png` });
+      expect(errors).toEqual([]);
+    });
+  }
 
   test('Stop cancels a run: progress stops advancing and the state says stopped', async ({ page }) => {
     test.setTimeout(180_000);
