@@ -16,7 +16,7 @@ import { SEED_SCHEDULE } from '../src/core/schedule.ts';
 import { loadWeightsPath } from '../src/cli/weights-files.ts';
 import { UserError } from '../src/cli/command.ts';
 
-const cfg = { width: 0.125, timeEmbDim: 128, dropout: 0.1, groups: 8 };
+const cfg = { width: 0.125, timeEmbDim: 128, dropout: 0.1, groups: 8, numClasses: 0 };
 const values = initParams(cfg, 3);
 // Small shards, so the zip holds several.
 const { manifest, shards } = encodeWeights(modelTensors(values, cfg), {

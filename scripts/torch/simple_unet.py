@@ -22,6 +22,7 @@ NUM_TIMESTEPS = 1000
 BETA_START = 1e-4
 BETA_END = 0.02
 PARAMS_WIDTH_1 = 16_808_835
+NUM_CLASSES_CIFAR = 10
 
 
 def sinusoidal_embedding(t: torch.Tensor, dim: int = TIME_EMB_DIM) -> torch.Tensor:
@@ -110,16 +111,26 @@ def channels_for_width(width: float):
 
 
 class SimpleUNet(nn.Module):
-    def __init__(self, width: float = 1.0, in_channels: int = 3, out_channels: int = 3):
+    """num_classes > 0 adds ``class_embedding`` (num_classes + 1 rows of 512: the last row is
+    "no class"), added to the 512-d time vector. It starts at zero, so a conditional network
+    initialised from an unconditional one computes the same function. num_classes = 0 is the
+    seed's network exactly (same parameters, same names)."""
+
+    def __init__(self, width: float = 1.0, in_channels: int = 3, out_channels: int = 3,
+                 num_classes: int = 0):
         super().__init__()
         c1, c2, c3, c4 = channels_for_width(width)
         self.width = width
         self.channels = (c1, c2, c3, c4)
+        self.num_classes = num_classes
 
         self.time_embedding = TimeEmbedding(TIME_EMB_DIM)
         self.time_mlp = nn.Sequential(
             nn.Linear(TIME_EMB_DIM, TIME_HIDDEN), nn.SiLU(), nn.Linear(TIME_HIDDEN, TIME_HIDDEN)
         )
+        if num_classes > 0:
+            self.class_embedding = nn.Embedding(num_classes + 1, TIME_HIDDEN)
+            nn.init.zeros_(self.class_embedding.weight)
 
         self.conv1 = nn.Conv2d(in_channels, c1, 3, padding=1)
         self.res1 = ResidualBlock(c1, c1)
@@ -144,8 +155,15 @@ class SimpleUNet(nn.Module):
             nn.GroupNorm(8, c1), nn.SiLU(), nn.Conv2d(c1, out_channels, 3, padding=1)
         )
 
-    def forward(self, x, t):
+    def forward(self, x, t, y=None):
+        """y: [B] int64 class labels; the null label (num_classes) or None means "no class"."""
         temb = self.time_mlp(self.time_embedding(t))
+        if self.num_classes > 0:
+            if y is None:
+                y = torch.full((x.shape[0],), self.num_classes, dtype=torch.int64, device=x.device)
+            temb = temb + self.class_embedding(y)
+        elif y is not None:
+            raise ValueError("this network is unconditional: it takes no class label")
         x1 = self.res1(self.conv1(x), temb)
         x2 = self.res2(self.down1(x1), temb)
         x3 = self.res3(self.down2(x2), temb)
@@ -184,9 +202,22 @@ def ddim_timesteps(steps: int, num_timesteps: int = NUM_TIMESTEPS):
             for i in range(steps)]
 
 
+def guided_eps(model, x, t, y=None, guidance=1.0):
+    """Classifier-free guidance: eps_null + w (eps_class - eps_null), from ONE forward pass on a
+    doubled batch. y None (or w == 1 with labels) needs no doubling."""
+    if y is None:
+        return model(x, t, None) if model.num_classes > 0 else model(x, t)
+    if guidance == 1.0:
+        return model(x, t, y)
+    null = torch.full_like(y, model.num_classes)
+    e = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null]))
+    e_c, e_u = e.chunk(2)
+    return e_u + guidance * (e_c - e_u)
+
+
 @torch.no_grad()
 def ddim_sample(model, x_T, steps, eta=0.0, clip=True, num_timesteps=NUM_TIMESTEPS,
-                generator=None):
+                generator=None, y=None, guidance=1.0):
     """DDIM sampling from x_T (float32 NCHW). The model is put in eval() mode.
 
     Schedule quantities are computed in float64 and converted to Python floats,
@@ -201,7 +232,7 @@ def ddim_sample(model, x_T, steps, eta=0.0, clip=True, num_timesteps=NUM_TIMESTE
         a_t = float(abar[t])
         a_p = float(abar[ts[i + 1]]) if i + 1 < len(ts) else 1.0
         tt = torch.full((b,), t, dtype=torch.int64, device=x.device)
-        eps = model(x, tt)
+        eps = guided_eps(model, x, tt, y, guidance)
         x0 = (x - math.sqrt(1.0 - a_t) * eps) / math.sqrt(a_t)
         if clip:
             x0 = x0.clamp(-1.0, 1.0)
@@ -228,6 +259,15 @@ if __name__ == "__main__":
         raise AssertionError("width 0.1 should have been rejected")
     except ValueError:
         pass
+    mc = SimpleUNet(1.0, num_classes=NUM_CLASSES_CIFAR)
+    assert count_params(mc) == PARAMS_WIDTH_1 + 11 * TIME_HIDDEN
+    mc.load_state_dict(m.state_dict(), strict=False)  # zero class rows: same function
+    mc.eval()
+    with torch.no_grad():
+        xx, tt = torch.randn(2, 3, 32, 32), torch.tensor([5, 700])
+        m.eval()
+        assert torch.allclose(mc(xx, tt, torch.tensor([3, 10])), m(xx, tt), atol=1e-6)
+    print(f"width 1, 10 classes: params={count_params(mc):,}")
     ts = ddim_timesteps(50)
     assert ts[:3] == [999, 979, 959] and ts[-1] == 19, ts
     m.eval()

@@ -44,8 +44,20 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from simple_unet import BETA_END, BETA_START, NUM_TIMESTEPS, SimpleUNet, count_params, linear_schedule  # noqa: E402
+from simple_unet import (BETA_END, BETA_START, NUM_CLASSES_CIFAR, NUM_TIMESTEPS, SimpleUNet,  # noqa: E402
+                         count_params, linear_schedule)
+from weights_dir import load_weights_dir  # noqa: E402
 from widen import widen_state_dict  # noqa: E402
+
+# --recipe presets; any flag given explicitly overrides its preset value.
+RECIPES = {
+    # The seed's notebook: unconditional, AdamW 1e-4 with a per-step cosine to zero, uniform MSE.
+    "seed": {"lr": 1e-4, "lr_schedule": "cosine", "warmup": 0, "loss_weight": "uniform", "cond": False},
+    # The project's: class-conditional with label dropout (classifier-free guidance), a higher
+    # learning rate after a linear warm-up, held constant (the EMA does the averaging, and a run
+    # can be extended without a plan), and min-SNR-5 loss weights (Hang et al. 2023).
+    "cond": {"lr": 2e-4, "lr_schedule": "constant", "warmup": 200, "loss_weight": "min-snr", "cond": True},
+}
 
 DEFAULT_DATA = os.path.join(REPO, "..", "shared", "data", "cifar-10-batches-bin")
 RECORD = 3073
@@ -109,6 +121,23 @@ def cosine_lr(step, total, base_lr, eta_min=0.0):
     return eta_min + (base_lr - eta_min) * 0.5 * (1.0 + math.cos(math.pi * s / total))
 
 
+def lr_at(step, rc, total):
+    """Learning rate for 0-based optimizer step `step` under recipe config `rc`."""
+    if rc["warmup"] and step < rc["warmup"]:
+        return rc["lr"] * (step + 1) / rc["warmup"]
+    if rc["lr_schedule"] == "constant":
+        return rc["lr"]
+    return cosine_lr(step, total, rc["lr"])
+
+
+def loss_weights(t, snr, rc):
+    """Per-sample weights of the eps-MSE: 1 (the seed), or min(SNR, gamma) / SNR (min-SNR-gamma)."""
+    if rc["loss_weight"] == "uniform":
+        return None
+    s = snr[t]
+    return torch.clamp(s, max=rc["min_snr_gamma"]) / s
+
+
 def cpu_model():
     try:
         with open("/proc/cpuinfo") as f:
@@ -161,6 +190,51 @@ def fmt_time(s):
 # ----------------------------------------------------------------------------
 
 
+def init_weights(path, width, num_classes, seed):
+    """EMA weights of a train.py checkpoint or a weights folder, made to fit (width, num_classes).
+    -> (warm_start record, state_dict)."""
+    if os.path.isdir(path):
+        sd, meta = load_weights_dir(path)
+        src_width = float(meta["modelConfig"]["width"])
+        tr = meta.get("training") or {}
+        rec = {"step": tr.get("steps"), "images_seen": tr.get("imagesSeen"), "epoch": tr.get("epochs"),
+               "wall_time_s": tr.get("wallTimeS"), "hardware": tr.get("hardware"),
+               "commands": [tr.get("command")], "train_config": tr.get("recipe"),
+               "warm_start": tr.get("warmStart"), "weights": f"{meta.get('weightsKind', 'ema')} weights folder"}
+    else:
+        src = torch.load(path, map_location="cpu")
+        sd = src["ema_state_dict"]
+        src_width = float(src["model_config"]["width"])
+        rec = {"step": int(src["step"]), "images_seen": int(src["images_seen"]), "epoch": float(src["epoch"]),
+               "wall_time_s": float(src["wall_time_s"]), "hardware": src.get("hardware"),
+               "hardware_history": src.get("hardware_history"),
+               "commands": src.get("commands") or [src.get("command")],
+               "train_config": src.get("train_config"), "warm_start": src.get("warm_start"),
+               "weights": "ema_state_dict"}
+    sd = {k: v.float() for k, v in sd.items()}
+    cls = sd.pop("class_embedding.weight", None)
+    src_classes = 0 if cls is None else cls.shape[0] - 1
+    method = []
+    if src_width != width:
+        if src_width > width:
+            sys.exit(f"--init-from: {path} has width {src_width:g}, wider than --width {width:g}")
+        sd = widen_state_dict(sd, src_width, width, seed=seed)
+        method.append(f"widened {src_width:g} -> {width:g} by widen.py (Net2WiderNet, function-preserving)")
+    if num_classes:
+        if cls is None:
+            cls = torch.zeros(num_classes + 1, 512)
+            method.append("zero class embedding added (same function until trained)")
+        elif src_classes != num_classes:
+            sys.exit(f"--init-from: {path} has {src_classes} classes, this run {num_classes}")
+        sd["class_embedding.weight"] = cls
+    elif cls is not None:
+        sys.exit(f"--init-from: {path} is class-conditional; pass --cond")
+    method.append("optimizer state fresh")
+    rec.update({"from": os.path.relpath(os.path.abspath(path), REPO), "width": src_width,
+                "num_classes": src_classes, "method": "; ".join(method)})
+    return rec, sd
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=DEFAULT_DATA,
@@ -171,7 +245,17 @@ def main():
     ap.add_argument("--width", type=float, default=1.0)
     ap.add_argument("--steps", type=int, default=100_000, help="planned total optimizer steps")
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--recipe", choices=sorted(RECIPES), default="cond",
+                    help="preset: 'seed' (the seed notebook's recipe) or 'cond' (the project's, default)")
+    ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--lr-schedule", choices=["cosine", "constant"], default=None)
+    ap.add_argument("--warmup", type=int, default=None, help="linear learning-rate warm-up steps")
+    ap.add_argument("--loss-weight", choices=["uniform", "min-snr"], default=None)
+    ap.add_argument("--min-snr-gamma", type=float, default=5.0)
+    ap.add_argument("--cond", action=argparse.BooleanOptionalAction, default=None,
+                    help="class-conditional network (10 CIFAR classes + 'no class')")
+    ap.add_argument("--p-uncond", type=float, default=0.1,
+                    help="probability of replacing a label by 'no class' (classifier-free guidance)")
     ap.add_argument("--ema-decay", type=float, default=0.999)
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     ap.add_argument("--device", default="cpu", help="torch device for the model and its arithmetic (cpu, cuda)")
@@ -183,12 +267,22 @@ def main():
     ap.add_argument("--out", default=None, help="output directory (default runs/<name>)")
     ap.add_argument("--resume", action="store_true", help="resume from <out>/ckpt.pt")
     ap.add_argument("--init-from", default=None,
-                    help="start from this narrower train.py checkpoint's EMA weights, widened to --width "
-                         "(function-preserving); not with --resume")
+                    help="start from a train.py checkpoint's EMA weights or a weights folder "
+                         "(e.g. public/weights/simple-unet-small), widened to --width if narrower "
+                         "(function-preserving), with a zero class embedding added if it has none; "
+                         "the optimizer starts fresh (use --warmup); not with --resume")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--ckpt-every", type=int, default=500)
     args = ap.parse_args()
+    rc = dict(RECIPES[args.recipe])
+    for k in ("lr", "lr_schedule", "warmup", "loss_weight", "cond"):
+        if getattr(args, k) is not None:
+            rc[k] = getattr(args, k)
+    rc["min_snr_gamma"] = args.min_snr_gamma
+    rc["p_uncond"] = args.p_uncond if rc["cond"] else 0.0
+    rc["recipe"] = args.recipe
+    num_classes = NUM_CLASSES_CIFAR if rc["cond"] else 0
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -212,10 +306,10 @@ def main():
 
     t_load = time.time()
     if args.jpeg_tar:
-        images, _ = load_cifar_jpeg_tar(args.jpeg_tar)
+        images, labels = load_cifar_jpeg_tar(args.jpeg_tar)
         source = os.path.abspath(args.jpeg_tar)
     else:
-        images, _ = load_cifar_bin(args.data)
+        images, labels = load_cifar_bin(args.data)
         source = os.path.abspath(args.data)
     n_images = images.shape[0]
     print(f"loaded {n_images} images from {source} in {time.time() - t_load:.1f}s", flush=True)
@@ -227,16 +321,18 @@ def main():
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
 
     torch.manual_seed(args.seed)
-    model = SimpleUNet(args.width)  # initialised on the CPU (same weights for every device), then moved
+    model = SimpleUNet(args.width, num_classes=num_classes)  # initialised on the CPU (same weights for every device), then moved
     model.to(dev)
     ema = copy.deepcopy(model)
     for p in ema.parameters():
         p.requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.999), eps=1e-8,
+    opt = torch.optim.AdamW(model.parameters(), lr=rc["lr"], betas=(0.9, 0.999), eps=1e-8,
                             weight_decay=1e-6)
     _, abar64 = linear_schedule(NUM_TIMESTEPS, BETA_START, BETA_END)
     sqrt_abar = torch.tensor(np.sqrt(abar64), dtype=torch.float32, device=dev)
     sqrt_1m_abar = torch.tensor(np.sqrt(1.0 - abar64), dtype=torch.float32, device=dev)
+    snr = torch.tensor(abar64 / (1.0 - abar64), dtype=torch.float32, device=dev)
+    labels_t = torch.from_numpy(labels.astype(np.int64))
 
     np_rng = np.random.RandomState(args.seed)
     step = 0
@@ -257,6 +353,9 @@ def main():
         ck = torch.load(ckpt_path, map_location=dev)
         if float(ck["model_config"]["width"]) != args.width:
             sys.exit(f"--resume: checkpoint width {ck['model_config']['width']} != --width {args.width}")
+        if int(ck["model_config"].get("num_classes", 0)) != num_classes:
+            sys.exit(f"--resume: checkpoint has {ck['model_config'].get('num_classes', 0)} classes, "
+                     f"this recipe {num_classes} (--cond / --no-cond)")
         model.load_state_dict(ck["model_state_dict"])
         ema.load_state_dict(ck["ema_state_dict"])
         opt.load_state_dict(ck["optimizer_state_dict"])
@@ -277,22 +376,10 @@ def main():
     elif os.path.exists(ckpt_path):
         sys.exit(f"{ckpt_path} exists; pass --resume or choose another --out")
     if args.init_from:
-        src = torch.load(args.init_from, map_location="cpu")
-        src_width = float(src["model_config"]["width"])
-        widened = widen_state_dict(src["ema_state_dict"], src_width, args.width, seed=args.seed)
-        model.load_state_dict(widened)
-        ema.load_state_dict(widened)
-        warm_start = {
-            "from": os.path.relpath(os.path.abspath(args.init_from), REPO), "width": src_width,
-            "weights": "ema_state_dict", "method": "widen.py (Net2WiderNet, function-preserving)",
-            "step": int(src["step"]), "images_seen": int(src["images_seen"]), "epoch": float(src["epoch"]),
-            "wall_time_s": float(src["wall_time_s"]), "hardware": src.get("hardware"),
-            "hardware_history": src.get("hardware_history"),
-            "commands": src.get("commands") or [src.get("command")],
-            "train_config": src.get("train_config"),
-        }
-        print(f"initialised from {args.init_from}: width {src_width:g} EMA at step {src['step']} "
-              f"({src['images_seen']} images), widened to {args.width:g}", flush=True)
+        warm_start, init_sd = init_weights(args.init_from, args.width, num_classes, args.seed)
+        model.load_state_dict(init_sd)
+        ema.load_state_dict(init_sd)
+        print(f"initialised from {args.init_from}: {warm_start['method']}", flush=True)
     commands.append(list(sys.argv))
 
     if not os.path.exists(csv_path) or not args.resume:
@@ -313,14 +400,19 @@ def main():
             "model_state_dict": to_cpu(model.state_dict()),
             "ema_state_dict": to_cpu(ema.state_dict()),
             "optimizer_state_dict": to_cpu(opt.state_dict()),
-            "scheduler_state_dict": {"type": "cosine_per_step", "base_lr": args.lr, "eta_min": 0.0,
+            "scheduler_state_dict": {"type": f"{rc['lr_schedule']}_per_step", "base_lr": rc["lr"],
+                                     "eta_min": 0.0, "warmup": rc["warmup"],
                                      "T_max": args.steps, "last_step": step,
-                                     "last_lr": cosine_lr(step, args.steps, args.lr)},
+                                     "last_lr": lr_at(step, rc, args.steps)},
             "model_config": {"in_channels": 3, "out_channels": 3, "time_emb_dim": 128,
-                             "width": args.width},
+                             "width": args.width, "num_classes": num_classes},
             "diffusion_config": {"num_timesteps": NUM_TIMESTEPS, "beta_start": BETA_START,
                                  "beta_end": BETA_END},
-            "train_config": {"batch": args.batch, "lr": args.lr, "ema_decay": args.ema_decay,
+            "train_config": {"batch": args.batch, "lr": rc["lr"], "ema_decay": args.ema_decay,
+                             "recipe": rc["recipe"], "lr_schedule": rc["lr_schedule"],
+                             "warmup": rc["warmup"], "loss_weight": rc["loss_weight"],
+                             "min_snr_gamma": rc["min_snr_gamma"] if rc["loss_weight"] == "min-snr" else None,
+                             "num_classes": num_classes, "p_uncond": rc["p_uncond"],
                              "planned_steps": args.steps, "seed": args.seed,
                              "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-6,
                              "grad_clip": 1.0, "data": source},
@@ -375,16 +467,25 @@ def main():
             x0 = torch.where(flip[:, None, None, None], x0.flip(3), x0)
             t = torch.randint(0, NUM_TIMESTEPS, (bsz,), dtype=torch.int64)
             noise = torch.randn_like(x0)
+            y = None
+            if num_classes:
+                # Label dropout: one network learns p(x | class) and p(x) (classifier-free guidance).
+                y = labels_t[idx]
+                y = torch.where(torch.rand(bsz) < rc["p_uncond"], torch.full_like(y, num_classes), y)
             if dev.type != "cpu":
                 x0, t, noise = (v.to(dev, non_blocking=True) for v in (x0, t, noise))
+                y = y.to(dev) if y is not None else None
             xt = sqrt_abar[t][:, None, None, None] * x0 + sqrt_1m_abar[t][:, None, None, None] * noise
 
-            lr = cosine_lr(step, args.steps, args.lr)
+            lr = lr_at(step, rc, args.steps)
             for g in opt.param_groups:
                 g["lr"] = lr
-            loss = F.mse_loss(model(xt, t), noise)
+            per = (model(xt, t, y) - noise).pow(2).mean(dim=(1, 2, 3))
+            loss = per.mean()  # logged: the plain eps-MSE, comparable across recipes
+            w = loss_weights(t, snr, rc)
+            objective = loss if w is None else (w * per).mean()
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            objective.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
 

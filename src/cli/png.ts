@@ -50,8 +50,8 @@ export function encodePNG(rgb: Uint8Array, width: number, height: number): Buffe
  * n NHWC images in [-1, 1] → one RGB grid (ceil(√n) columns, `gap` px between, each pixel
  * repeated `scale` times so 32×32 samples are visible).
  */
-export function imageGrid(nhwc: Float32Array, n: number, size = 32, scale = 1, gap = 2): { rgb: Uint8Array; width: number; height: number } {
-  const cols = Math.ceil(Math.sqrt(n));
+/** `cols` fixes the number of columns (e.g. one row per class); square-ish by default. */
+export function imageGrid(nhwc: Float32Array, n: number, size = 32, scale = 1, gap = 2, cols = Math.ceil(Math.sqrt(n))): { rgb: Uint8Array; width: number; height: number } {
   const rows = Math.ceil(n / cols);
   const cell = size * scale;
   const width = cols * cell + (cols + 1) * gap;

@@ -19,11 +19,21 @@ export interface UNetConfig {
   timeEmbDim: number;
   dropout: number;
   groups: number;
+  /**
+   * Class conditioning: 0 is the seed's unconditional network. K > 0 adds `class_embedding`
+   * (K + 1 rows of 512; row K is "no class"), added to the time vector. It starts at zero, so a
+   * conditional network made from an unconditional one computes the same function.
+   */
+  numClasses: number;
 }
 
-export const SEED_CONFIG: UNetConfig = { width: 1, timeEmbDim: 128, dropout: 0.1, groups: 8 };
+export const SEED_CONFIG: UNetConfig = { width: 1, timeEmbDim: 128, dropout: 0.1, groups: 8, numClasses: 0 };
 
-export type ParamKind = 'conv' | 'convT' | 'linear' | 'vector';
+/** The label that means "no class" for a network with `numClasses` classes (classifier-free guidance). */
+export const nullLabel = (cfg: Pick<UNetConfig, 'numClasses'>): number => cfg.numClasses;
+
+/** `embedding` is a lookup table, [rows, dim] in both frameworks. */
+export type ParamKind = 'conv' | 'convT' | 'linear' | 'vector' | 'embedding';
 export interface ParamSpec {
   name: string;
   kind: ParamKind;
@@ -78,6 +88,10 @@ export function paramSpecs(cfg: UNetConfig = SEED_CONFIG): ParamSpec[] {
   const [c1, c2, c3, c4] = channels(cfg);
   linear('time_mlp.0', T, TH);
   linear('time_mlp.2', TH, TH);
+  if (cfg.numClasses > 0) {
+    const rows = cfg.numClasses + 1;
+    specs.push({ name: 'class_embedding.weight', kind: 'embedding', torchShape: [rows, TH], shape: [rows, TH], fanIn: null });
+  }
   conv('conv1', 3, c1, 3);
   res('res1', c1, c1);
   conv('down1', c1, c1, 3);
@@ -111,7 +125,9 @@ export function initParams(cfg: UNetConfig, seed = 0): Map<string, Float32Array>
   for (const s of paramSpecs(cfg)) {
     const n = s.shape.reduce((a, b) => a * b, 1);
     const a = new Float32Array(n);
-    if (s.fanIn === null) {
+    if (s.kind === 'embedding') {
+      // zeros: conditioning starts as a no-op (see UNetConfig.numClasses)
+    } else if (s.fanIn === null) {
       a.fill(s.name.endsWith('.weight') ? 1 : 0);
     } else {
       const bound = 1 / Math.sqrt(s.fanIn);
@@ -127,6 +143,8 @@ export interface ForwardOptions {
   training?: boolean;
   /** Seed for this call's dropout masks, so a training step is reproducible. */
   dropoutSeed?: number;
+  /** Class labels [B] int32 for a conditional network (numClasses = "no class"); absent = no class. */
+  labels?: tf.Tensor1D;
   /** Called with each top-level block's name and output shape, in order (for diagrams). */
   trace?: (block: string, shape: number[]) => void;
 }
@@ -327,6 +345,15 @@ function unetForward(cfg: UNetConfig, p: ParamLookup, x: tf.Tensor4D, t: tf.Tens
   };
   let temb = timeEmbedding(t, cfg.timeEmbDim);
   temb = mark('time_mlp', linear(silu(linear(temb, 'time_mlp.0')) as tf.Tensor2D, 'time_mlp.2'));
+  if (cfg.numClasses > 0) {
+    const rows = cfg.numClasses + 1;
+    const labels = opts.labels ?? tf.fill([x.shape[0]], nullLabel(cfg), 'int32');
+    // A one-hot matmul rather than tf.gather: its gradient needs no scatter kernel (wasm has none).
+    const onehot = tf.oneHot(tf.cast(labels, 'int32') as tf.Tensor1D, rows).toFloat() as tf.Tensor2D;
+    temb = tf.add(temb, tf.matMul(onehot, param(p, 'class_embedding.weight') as tf.Tensor2D));
+  } else if (opts.labels) {
+    throw new Error('this network is unconditional: it takes no class label');
+  }
 
   const x1 = mark('res1', res(mark('conv1', conv(x, 'conv1')), temb, 'res1'));
   const x2 = mark('res2', res(mark('down1', conv(x1, 'down1', 2)), temb, 'res2'));

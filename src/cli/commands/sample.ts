@@ -7,7 +7,9 @@ import { initNodeBackend, tf } from '../tf-node.ts';
 import { SimpleUNet } from '../../core/model.ts';
 import { makeSchedule } from '../../core/schedule.ts';
 import { generate } from '../../core/generate.ts';
-import { SAMPLER_INFO, type SamplerName } from '../../core/samplers.ts';
+import { RECOMMENDED_SAMPLING, SAMPLER_INFO, type SamplerName } from '../../core/samplers.ts';
+import { CLASS_NAMES } from '../../core/data/cifar.ts';
+import { classGridLabels, conditionedDenoiser, checkConditioning, parseClass, RECOMMENDED_GUIDANCE, GUIDANCE_RANGE } from '../../core/guidance.ts';
 import { DEFAULT_WEIGHTS, loadWeightsPath } from '../weights-files.ts';
 import { encodePNG, imageGrid } from '../png.ts';
 import { readNpy, writeNpy, nchwToNhwc, nhwcToNchw } from '../npy.ts';
@@ -20,12 +22,17 @@ Generates images with SimpleUNet and writes them as a PNG grid.
   --weights PATH      weights folder, .zip of one (the training lab's download), .pth or
                       .safetensors (default ${DEFAULT_WEIGHTS})
   --raw               use the raw weights of a checkpoint that also has an EMA (default: EMA)
-  --sampler NAME      ddim | dpmpp2m | ddpm | seed (default ddim)
+  --sampler NAME      ddim | dpmpp2m | ddpm | seed (default ${RECOMMENDED_SAMPLING.sampler})
                         seed = the seed write-up's 50-step loop, kept to show what it does
-  --steps N           sampling steps (default: ${Object.entries(SAMPLER_INFO).map(([k, v]) => `${k} ${v.defaultSteps}`).join(', ')})
-  --eta X             DDIM η in [0, 1] (default 0)
+  --steps N           sampling steps (default: ${RECOMMENDED_SAMPLING.sampler} ${RECOMMENDED_SAMPLING.steps}, ${Object.entries(SAMPLER_INFO).filter(([k]) => k !== RECOMMENDED_SAMPLING.sampler).map(([k, v]) => `${k} ${v.defaultSteps}`).join(', ')})
+  --eta X             DDIM η in [0, 1] (default ${RECOMMENDED_SAMPLING.eta}: the page's setting, from the quality table)
+  --class K           a class-conditional model draws class K: 0–9 or a name
+                      (${CLASS_NAMES.join(', ')}); 'all' draws one row per class
+                      (--n images each, default 8). Without it: any class.
+  --guidance W        classifier-free guidance scale w in [${GUIDANCE_RANGE.min}, ${GUIDANCE_RANGE.max}] (default ${RECOMMENDED_GUIDANCE} with
+                      --class; 1 = the plain conditional model, 0 = unconditional)
   --no-clip           do not clip x̂₀ to [-1, 1] (DDIM / DDPM / DPM-Solver++)
-  --n N               number of images (default 16)
+  --n N               number of images (default 16; per class with --class all)
   --seed S            seed of the starting noise (default 0)
   --out FILE.png      the grid (default samples.png)
   --scale K           enlarge each 32×32 image K times in the PNG (default 4)
@@ -39,21 +46,48 @@ export const sampleCommand: Command = {
   usage: USAGE,
   async run(args) {
     const { values: v } = parse(args, {
-      weights: { type: 'string', default: DEFAULT_WEIGHTS }, raw: { type: 'boolean' }, sampler: { type: 'string', default: 'ddim' },
-      steps: { type: 'string' }, eta: { type: 'string', default: '0' }, 'no-clip': { type: 'boolean' }, n: { type: 'string', default: '16' },
+      weights: { type: 'string', default: DEFAULT_WEIGHTS }, raw: { type: 'boolean' }, sampler: { type: 'string', default: RECOMMENDED_SAMPLING.sampler },
+      steps: { type: 'string' }, eta: { type: 'string' }, 'no-clip': { type: 'boolean' }, n: { type: 'string' },
+      class: { type: 'string' }, guidance: { type: 'string' },
       seed: { type: 'string', default: '0' }, out: { type: 'string', default: 'samples.png' }, scale: { type: 'string', default: '4' },
       'init-noise': { type: 'string' }, 'out-npy': { type: 'string' }, backend: { type: 'string', default: 'wasm' },
     }, USAGE);
     const sampler = v.sampler as SamplerName;
-    if (!(sampler in SAMPLER_INFO)) throw new UserError(`--sampler must be one of ${Object.keys(SAMPLER_INFO).join(', ')}, got '${sampler}'`);
-    let n = num(v.n, 'n', { int: true, min: 1, max: 1024 });
-    const steps = v.steps ? num(v.steps, 'steps', { int: true, min: 1, max: 1000 }) : SAMPLER_INFO[sampler].defaultSteps;
+    if (!Object.hasOwn(SAMPLER_INFO, sampler)) throw new UserError(`--sampler must be one of ${Object.keys(SAMPLER_INFO).join(', ')}, got '${sampler}'`);
+    const all = v.class?.trim().toLowerCase() === 'all';
+    let n = num(v.n ?? (all ? '8' : '16'), 'n', { int: true, min: 1, max: 1024 });
+    const recommended = sampler === RECOMMENDED_SAMPLING.sampler;
+    const steps = v.steps ? num(v.steps, 'steps', { int: true, min: 1, max: 1000 }) : recommended ? RECOMMENDED_SAMPLING.steps : SAMPLER_INFO[sampler].defaultSteps;
+    const eta = num(v.eta ?? String(recommended ? RECOMMENDED_SAMPLING.eta : 0), 'eta', { min: 0, max: 1 });
+    const seed = num(v.seed, 'seed', { int: true });
+    const scale = num(v.scale, 'scale', { int: true, min: 1, max: 16 });
+    let labels: (number | null)[] | undefined;
+    let cols: number | undefined;
+    if (v.class !== undefined) {
+      if (all) {
+        if (n * CLASS_NAMES.length > 1024) throw new UserError(`--class all with --n ${n} makes ${n * CLASS_NAMES.length} images; at most 1024`);
+        labels = classGridLabels(n);
+        cols = n;
+        n = labels.length;
+      } else {
+        let k: number;
+        try { k = parseClass(v.class); } catch (e) { throw new UserError(`--class: ${(e as Error).message}`); }
+        labels = new Array<number>(n).fill(k);
+      }
+    }
+    if (v.guidance !== undefined && !labels) throw new UserError('--guidance needs --class (guidance pulls samples toward a class)');
+    const guidance = labels ? num(v.guidance ?? String(RECOMMENDED_GUIDANCE), 'guidance', GUIDANCE_RANGE) : 1;
+    for (const f of [v.out!, v['out-npy']].filter(Boolean) as string[]) {
+      const dir = path.dirname(path.resolve(f));
+      if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw new UserError(`cannot write ${f}: ${dir} is not a folder`);
+    }
     let initNoise: Float32Array | undefined;
     if (v['init-noise']) {
       const a = readNpy(v['init-noise']);
       if (a.shape.length !== 4 || a.shape[1] !== 3 || a.shape[2] !== 32 || a.shape[3] !== 32) {
         throw new UserError(`--init-noise must be float32 [n, 3, 32, 32] (NCHW), got [${a.shape}]`);
       }
+      if (labels && a.shape[0] !== n) throw new UserError(`--init-noise holds ${a.shape[0]} images, but --class asks for ${n}`);
       n = a.shape[0];
       initNoise = nchwToNhwc(a.data, n, 3, 32, 32);
     }
@@ -61,19 +95,27 @@ export const sampleCommand: Command = {
     const w = loadWeightsPath(v.weights!, v.raw ? 'model' : 'ema');
     const model = new SimpleUNet(w.config, w.weights);
     const schedule = makeSchedule(w.meta.schedule);
-    console.error(`SimpleUNet width ${w.config.width} (${model.numParams.toLocaleString('en-US')} params, ${w.meta.weightsKind ?? 'unknown'} weights from ${v.weights}) on ${backend}: ${SAMPLER_INFO[sampler].label}, ${steps} steps, ${n} images`);
+    if (labels && model.config.numClasses === 0) {
+      model.dispose();
+      throw new UserError(`${v.weights} is an unconditional model (trained without class labels): it cannot draw a chosen class; drop --class`);
+    }
+    const conditioning = { labels, guidance };
+    try { checkConditioning(model, n, conditioning); } catch (e) { model.dispose(); throw new UserError((e as Error).message); }
+    const what = !labels ? (model.config.numClasses ? 'any class' : 'unconditional')
+      : `${all ? 'one row per class' : CLASS_NAMES[labels[0]!]}, guidance ${guidance}`;
+    console.error(`SimpleUNet width ${w.config.width} (${model.numParams.toLocaleString('en-US')} params, ${w.meta.weightsKind ?? 'unknown'} weights from ${v.weights}) on ${backend}: ${SAMPLER_INFO[sampler].label}${sampler === 'ddim' ? ` η ${eta}` : ''}, ${steps} steps, ${n} images, ${what}`);
     const bar = progress({ total: steps, label: 'sampling', unit: 'step' });
     const t0 = performance.now();
-    const out = await generate((x, t) => model.forward(x, t), schedule, {
-      sampler, steps, n, seed: num(v.seed, 'seed', { int: true }), initNoise, prediction: w.meta.prediction,
-      eta: num(v.eta, 'eta', { min: 0, max: 1 }), clipX0: v['no-clip'] ? false : undefined, onStep: () => bar.tick(1),
+    const out = await generate(conditionedDenoiser(model, n, conditioning), schedule, {
+      sampler, steps, n, seed, initNoise, prediction: w.meta.prediction,
+      eta, clipX0: v['no-clip'] ? false : undefined, onStep: () => bar.tick(1),
     });
     bar.done();
     const data = (await out.data()) as Float32Array;
     out.dispose();
     model.dispose();
     const secs = (performance.now() - t0) / 1000;
-    const { rgb, width, height } = imageGrid(data, n, 32, num(v.scale, 'scale', { int: true, min: 1, max: 16 }));
+    const { rgb, width, height } = imageGrid(data, n, 32, scale, 2, cols);
     fs.mkdirSync(path.dirname(path.resolve(v.out!)), { recursive: true });
     fs.writeFileSync(v.out!, encodePNG(rgb, width, height));
     console.log(`wrote ${v.out} (${n} images, ${secs.toFixed(1)} s, ${(n * steps / secs).toFixed(1)} image-steps/s)`);

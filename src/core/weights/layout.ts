@@ -34,12 +34,14 @@ const TO_TFJS: Record<ParamSpec['kind'], number[] | null> = {
   convT: [2, 3, 1, 0], // [in, out, kh, kw] → [kh, kw, out, in]
   linear: [1, 0], // [out, in] → [in, out]
   vector: null,
+  embedding: null,
 };
 const TO_TORCH: Record<ParamSpec['kind'], number[] | null> = {
   conv: [3, 2, 0, 1], // [kh, kw, in, out] → [out, in, kh, kw]
   convT: [3, 2, 0, 1], // [kh, kw, out, in] → [in, out, kh, kw]
   linear: [1, 0],
   vector: null,
+  embedding: null,
 };
 
 export function torchToTfjs(spec: ParamSpec, data: Float32Array): Float32Array {

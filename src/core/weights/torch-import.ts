@@ -25,7 +25,9 @@ export function inferWidth(sd: Map<string, { shape: number[] }>, source: string)
 
 /** A PyTorch state_dict → (config, tfjs-layout arrays). Lists every missing, extra or misshapen tensor. */
 export function fromTorchStateDict(sd: Map<string, TorchTensor>, source = 'checkpoint', base: Partial<UNetConfig> = {}): { config: UNetConfig; weights: Map<string, Float32Array> } {
-  const config: UNetConfig = { ...SEED_CONFIG, ...base, width: inferWidth(sd, source) };
+  const cls = sd.get('class_embedding.weight');
+  const numClasses = cls && cls.shape.length === 2 && cls.shape[0] >= 2 ? cls.shape[0] - 1 : 0;
+  const config: UNetConfig = { ...SEED_CONFIG, ...base, width: inferWidth(sd, source), numClasses };
   let specs;
   try {
     specs = paramSpecs(config);
