@@ -39,6 +39,8 @@ async function openLab(page: Page, url = './'): Promise<Locator> {
 async function configure(lab: Locator, o: { backend: 'wasm' | 'webgpu'; batch: number; steps: number; sampleEvery: number }) {
   await lab.locator('select[name=backend]').selectOption(o.backend);
   await expect(lab.locator('[data-backend-label]')).toContainText(o.backend === 'wasm' ? 'wasm' : 'WebGPU', { timeout: 120_000 });
+  // These runs test the trainer from scratch on the smallest network; fine-tuning has its own test.
+  await lab.locator('select[name=init]').selectOption('scratch');
   await lab.locator('select[name=width]').selectOption('0.125');
   await lab.locator('select[name=batch]').selectOption(String(o.batch));
   await lab.locator('input[name=steps]').fill(String(o.steps));
@@ -256,5 +258,39 @@ test.describe('training lab', () => {
     await expect(lab).toHaveAttribute('data-state', 'stopped', { timeout: 120_000 });
     await expect(lab.locator('[data-action=download]')).toBeEnabled();
     errors.check();
+  });
+  test('wasm: fine-tunes the shipped small model on CIFAR-10, with its classes, and its samples are images from the start', async ({ page }) => {
+    test.setTimeout(300_000);
+    const errors = collectConsoleErrors(page);
+    const lab = await openLab(page);
+    await lab.locator('select[name=backend]').selectOption('wasm');
+    await expect(lab.locator('[data-backend-label]')).toContainText('wasm', { timeout: 120_000 });
+    await expect(lab.locator('select[name=init]')).toHaveValue('shipped');
+    await expect(lab.locator('select[name=width]')).toBeDisabled();
+    await lab.locator('select[name=batch]').selectOption('8');
+    await lab.locator('input[name=steps]').fill('200');
+    await lab.locator('input[name=sampleEvery]').fill('5');
+    await lab.locator('[data-action=start]').click();
+    await waitStep(lab, 6);
+    await expect(lab.locator('[data-status]')).toContainText('width 0.25');
+    await expect.poll(() => lab.getAttribute('data-sample-step'), { timeout: 60_000 }).not.toBeNull();
+    // Samples from fine-tuned weights are smooth images, not the per-pixel noise of a fresh network.
+    const hf = await lab.evaluate((el) => {
+      let sum = 0;
+      let n = 0;
+      for (const c of el.querySelectorAll<HTMLCanvasElement>('[data-samples] canvas')) {
+        const d = c.getContext('2d')!.getImageData(0, 0, 32, 32).data;
+        for (let y = 0; y < 32; y++) for (let x = 1; x < 32; x++) {
+          for (let ch = 0; ch < 3; ch++) sum += Math.abs(d[(y * 32 + x) * 4 + ch] - d[(y * 32 + x - 1) * 4 + ch]);
+          n += 3;
+        }
+      }
+      return sum / n;
+    });
+    console.log(`[wasm] fine-tune width 0.25 batch 8: ${await lab.getAttribute('data-img-per-sec')} img/s; sample neighbour difference ${hf.toFixed(1)} levels`);
+    expect(hf, 'mean difference between neighbouring pixels of the samples (fresh networks draw noise at ~80)').toBeLessThan(40);
+    await lab.screenshot({ path: `${SHOTS}/training-lab-finetune.png` });
+    await pause(lab);
+    expect(errors).toEqual([]);
   });
 });

@@ -199,7 +199,7 @@ def init_weights(path, width, num_classes, seed):
         tr = meta.get("training") or {}
         rec = {"step": tr.get("steps"), "images_seen": tr.get("imagesSeen"), "epoch": tr.get("epochs"),
                "wall_time_s": tr.get("wallTimeS"), "hardware": tr.get("hardware"),
-               "commands": [tr.get("command")], "train_config": tr.get("recipe"),
+               "command": tr.get("command"), "train_config": tr.get("recipe"),
                "warm_start": tr.get("warmStart"), "weights": f"{meta.get('weightsKind', 'ema')} weights folder"}
     else:
         src = torch.load(path, map_location="cpu")

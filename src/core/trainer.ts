@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng, type RngState } from './rng.ts';
-import { SimpleUNet } from './model.ts';
+import { SimpleUNet, nullLabel } from './model.ts';
 import type { Schedule } from './schedule.ts';
 import { addNoise, target, type Prediction } from './diffusion.ts';
 import { IMAGE_BYTES, toNHWCFloat } from './data/cifar.ts';
@@ -28,19 +28,28 @@ export interface TrainConfig {
   flip: boolean;
   prediction: Prediction;
   seed: number;
+  /**
+   * Class-conditional networks only: the chance that a label is replaced by "no class", so one
+   * network learns both p(x | class) and p(x) (classifier-free guidance; Ho & Salimans use 0.1–0.2).
+   */
+  pUncond: number;
 }
 
 /** The seed's recipe (AdamW 1e-4, wd 1e-6, clip 1.0, batch 128) plus an EMA. */
 export const SEED_RECIPE: TrainConfig = {
   lr: 1e-4, minLr: 0, weightDecay: 1e-6, beta1: 0.9, beta2: 0.999, eps: 1e-8,
-  batchSize: 128, totalSteps: 7820, clipNorm: 1.0, emaDecay: 0.999, flip: true, prediction: 'epsilon', seed: 0,
+  batchSize: 128, totalSteps: 7820, clipNorm: 1.0, emaDecay: 0.999, flip: true, prediction: 'epsilon', seed: 0, pUncond: 0.1,
 };
 
 /** Training images as stored by CIFAR-10: N × 3072 bytes, R, G and B planes of 32×32. */
 export interface ImageSet {
   images: Uint8Array;
   count: number;
+  /** Class of each image (0–9), or UNLABELLED (e.g. a reader's own pictures): trained as "no class". */
+  labels?: Uint8Array;
 }
+
+export const UNLABELLED = 255;
 
 export interface StepResult {
   step: number;
@@ -144,12 +153,20 @@ export class Trainer {
     const ts = idx.map(() => this.rng.int(this.schedule.T));
     const noiseArr = this.rng.normals(B * 32 * 32 * 3);
     const dropoutSeed = this.rng.nextU32();
+    // Labels only for a conditional network, so an unconditional run draws the same numbers as before.
+    const K = this.model.config.numClasses;
+    const labels = K > 0 ? idx.map((i) => {
+      const l = this.data.labels?.[i] ?? UNLABELLED;
+      const drop = this.rng.uniform() < cfg.pUncond;
+      return drop || l >= K ? nullLabel(this.model.config) : l;
+    }) : null;
     const lr = cosineLr(cfg, this.step);
     const stepNo = this.step + 1;
 
     const x0 = tf.tensor4d(toNHWCFloat(this.data.images, idx, flips), [B, 32, 32, 3]);
     const noise = tf.tensor4d(noiseArr, [B, 32, 32, 3]);
     const tt = tf.tensor1d(ts, 'int32');
+    const yy = labels ? tf.tensor1d(labels, 'int32') : undefined;
     const vars = [...this.model.params.values()];
     const names = [...this.model.params.keys()];
 
@@ -157,7 +174,7 @@ export class Trainer {
       const xt = addNoise(this.schedule, x0, noise, ts);
       const y = target(this.schedule, cfg.prediction, x0, noise, ts);
       const { value, grads } = tf.variableGrads(
-        () => tf.mean(tf.squaredDifference(this.model.forward(xt, tt, { training: true, dropoutSeed }), y)) as tf.Scalar, vars);
+        () => tf.mean(tf.squaredDifference(this.model.forward(xt, tt, { training: true, dropoutSeed, labels: yy }), y)) as tf.Scalar, vars);
       // clip_grad_norm_: scale all gradients by min(1, max_norm / (‖g‖ + 1e-6)).
       const norm = tf.sqrt(sumAll(vars.map((v) => tf.sum(tf.square(grads[v.name])))));
       const scale = tf.minimum(1, tf.div(cfg.clipNorm, tf.add(norm, 1e-6)));
@@ -184,6 +201,7 @@ export class Trainer {
     x0.dispose();
     noise.dispose();
     tt.dispose();
+    yy?.dispose();
     const [loss] = await lossT.data();
     const [gradNorm] = await normT.data();
     lossT.dispose();

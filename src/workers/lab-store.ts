@@ -27,6 +27,8 @@ export interface RunSettings {
   sampleEvery: number;
   saveEvery: number;
   data: { source: 'cifar' | 'own'; count: number; label: string };
+  /** Fine-tuned from these weights (e.g. "the shipped small model"); null or absent: from scratch. */
+  init?: string | null;
 }
 
 /** What the lab shows about a saved run (no tensors). */

@@ -16,6 +16,7 @@ import { SimpleUNet, blockParams, countParams, paramSpecs, BLOCKS, SEED_CONFIG, 
 import { makeSchedule, type Schedule } from '../core/schedule.ts';
 import { generate as runSampler, toRGBA } from '../core/generate.ts';
 import { SAMPLER_INFO, type SamplerName } from '../core/samplers.ts';
+import { conditionedDenoiser } from '../core/guidance.ts';
 import { loadProjectWeights, type LoadedWeights } from '../core/weights/load-any.ts';
 import { MANIFEST_FILE, shardPaths, validateManifest, type TrainingRecord } from '../core/weights/format.ts';
 import type { Prediction } from '../core/diffusion.ts';
@@ -34,6 +35,8 @@ export interface ModelInfo {
   name: string;
   width: number;
   params: number;
+  /** 0: unconditional; 10: asks for a CIFAR-10 class (with classifier-free guidance). */
+  numClasses: number;
   weightsKind: 'ema' | 'raw' | 'unknown';
   training: TrainingRecord | null;
   prediction: Prediction;
@@ -59,6 +62,9 @@ export interface GenerateArgs {
   clipX0?: boolean;
   /** Load `source` again even if it is the loaded one (the training lab re-saved under the same key). */
   reload?: boolean;
+  /** Class-conditional weights: one class per image (null = any), and the guidance scale w. */
+  labels?: (number | null)[];
+  guidance?: number;
 }
 
 export type GenerateProgress = DownloadProgress | StepProgress;
@@ -139,7 +145,7 @@ async function ensureBackend(choice?: BackendChoice): Promise<BackendInfo> {
 function modelInfo(l: Loaded, cached: boolean): ModelInfo {
   const m = l.weights.meta;
   return {
-    key: l.key, name: l.name, width: l.weights.config.width, params: countParams(l.weights.config),
+    key: l.key, name: l.name, width: l.weights.config.width, params: countParams(l.weights.config), numClasses: l.weights.config.numClasses,
     weightsKind: m.weightsKind ?? 'unknown', training: m.training ?? null, prediction: m.prediction,
     bytes: l.bytes, loadMs: l.loadMs, backend: currentBackend()!, cached,
   };
@@ -309,7 +315,9 @@ const tasks = {
     let last = t0;
     let firstStepMs = 0;
     let restMs = 0;
-    const out = await runSampler((x, t) => l.model.forward(x, t), l.schedule, {
+    // Checks the labels against the model (an unconditional model refuses a class) before any work.
+    const denoise = conditionedDenoiser(l.model, n, { labels: a.labels, guidance: a.guidance });
+    const out = await runSampler(denoise, l.schedule, {
       sampler: a.sampler, steps, n, seed: a.seed, eta: a.eta, clipX0: a.clipX0, prediction: l.weights.meta.prediction,
       signal: ctx.signal,
       onStep: async ({ index, total, t, x, x0 }) => {

@@ -37,6 +37,8 @@ import { Trainer, SEED_RECIPE, type ImageSet } from '../core/trainer.ts';
 import { encodeCheckpoint, decodeCheckpoint } from '../core/checkpoint.ts';
 import { encodeWeights, modelTensors, MANIFEST_FILE, shardPaths, type TrainingRecord, type WeightsManifest } from '../core/weights/format.ts';
 import { generate, toRGBA } from '../core/generate.ts';
+import { conditionedDenoiser, RECOMMENDED_GUIDANCE } from '../core/guidance.ts';
+import { loadProjectWeights } from '../core/weights/load-any.ts';
 import { IMAGE_BYTES, toRGBA as cifarRGBA } from '../core/data/cifar.ts';
 import { DATA_MANIFEST } from '../components/lib/site.ts';
 import { peakTracker } from './peak-memory.ts';
@@ -47,6 +49,8 @@ export type { CheckpointMeta } from './lab-store.ts';
 export const SAMPLE_N = 4;
 export const SAMPLE_SEED = 1234;
 export const SAMPLE_STEPS = 10;
+/** A conditional model's lab samples ask for these CIFAR-10 classes (automobile, horse, ship, truck). */
+export const SAMPLE_CLASSES = [1, 7, 8, 9];
 /** Besides every `saveEvery` steps, a checkpoint at least this often (a closed tab loses little). */
 const SAVE_EVERY_MS = 3 * 60_000;
 /** Steps in the loss's running mean. */
@@ -72,6 +76,11 @@ export interface StartArgs {
   seed?: number;
   /** A run id: continue that run (from memory when it is the live one, else from its checkpoint). */
   resume?: string;
+  /**
+   * Fine-tune: start from these weights (a weights folder's URL, e.g. the shipped small model)
+   * instead of random ones; their width wins over `width`. Absent: from scratch.
+   */
+  init?: { url: string; label: string };
 }
 
 export interface RunInfo extends RunSettings {
@@ -140,6 +149,8 @@ interface Session {
   seed: number;
   lastSaved: { step: number; at: number } | null;
   finished: boolean;
+  /** What the run started from ("the shipped small model") or null for random weights. */
+  initLabel: string | null;
 }
 
 let session: Session | null = null;
@@ -199,7 +210,14 @@ async function loadCifar(): Promise<LabData> {
   if (!bin.ok) throw new Error(`the CIFAR-10 training subset is missing (HTTP ${bin.status} for ${binUrl.pathname})`);
   const images = new Uint8Array(await bin.arrayBuffer());
   if (images.length !== m.train.count * IMAGE_BYTES) throw new Error(`${m.train.file} has ${images.length} bytes, expected ${m.train.count} × ${IMAGE_BYTES}`);
-  return { source: 'cifar', set: { images, count: m.train.count }, label: `CIFAR-10 training subset (${m.train.count.toLocaleString('en-US')} images)` };
+  // Class labels (one byte each) let a class-conditional model keep learning its classes.
+  let labels: Uint8Array | undefined;
+  const lab = await fetch(new URL(m.train.labels, manifestUrl)).catch(() => null);
+  if (lab?.ok) {
+    const l = new Uint8Array(await lab.arrayBuffer());
+    if (l.length === m.train.count) labels = l;
+  }
+  return { source: 'cifar', set: { images, count: m.train.count, labels }, label: `CIFAR-10 training subset (${m.train.count.toLocaleString('en-US')} images)` };
 }
 
 function getCifar(): Promise<LabData> {
@@ -232,7 +250,7 @@ function runInfo(s: Session): RunInfo {
   return {
     runId: s.runId, step: s.trainer.step, totalSteps: c.totalSteps, width: s.model.config.width, params: countParams(s.model.config),
     batch: c.batchSize, lr: c.lr, sampleEvery: s.sampleEvery, saveEvery: s.saveEvery,
-    data: { source: s.data.source, count: s.data.set.count, label: s.data.label }, lastSaved: s.lastSaved,
+    data: { source: s.data.source, count: s.data.set.count, label: s.data.label }, lastSaved: s.lastSaved, init: s.initLabel,
   };
 }
 
@@ -250,7 +268,7 @@ function record(s: Session): TrainingRecord {
     steps: t.step, imagesSeen: t.imagesSeen, epochs: t.imagesSeen / s.data.set.count, batchSize: t.config.batchSize,
     finalLoss: t.losses.at(-1) ?? null, bestLoss: t.losses.length ? Math.min(...t.losses) : null, wallTimeS: t.wallTimeS,
     hardware: `a web browser, TensorFlow.js ${b?.label ?? tf.getBackend()}`,
-    command: `the article's training lab (width ${s.model.config.width}, batch ${t.config.batchSize}, lr ${t.config.lr}, ${t.config.totalSteps} planned steps)`,
+    command: `the article's training lab (${s.initLabel ? `fine-tuning ${s.initLabel}` : 'from scratch'}, width ${s.model.config.width}, batch ${t.config.batchSize}, lr ${t.config.lr}, ${t.config.totalSteps} planned steps)`,
     recipe: { ...SEED_RECIPE, ...t.config }, lossCurve: 'loss.json', notes: `trained on ${s.data.label}`,
   };
 }
@@ -272,7 +290,7 @@ async function restoreFromCheckpoint(key: string): Promise<Session> {
   data = d;
   return {
     runId: key, createdAt: meta.createdAt, model, trainer, schedule, data: d, sampleEvery: meta.sampleEvery, saveEvery: meta.saveEvery,
-    seed: meta.seed, lastSaved: { step: meta.step, at: meta.savedAt }, finished: trainer.step >= trainer.config.totalSteps,
+    seed: meta.seed, lastSaved: { step: meta.step, at: meta.savedAt }, finished: trainer.step >= trainer.config.totalSteps, initLabel: meta.init ?? null,
   };
 }
 
@@ -282,26 +300,47 @@ function checkNumber(v: unknown, what: string, min: number, max: number, int = f
   return n;
 }
 
-function newSession(a: StartArgs): Session {
+/** Weights to fine-tune from: a weights folder's manifest and shards, checked like any load. */
+async function fetchInitWeights(init: { url: string; label: string }) {
+  const base = new URL(init.url.endsWith('/') ? init.url : `${init.url}/`, self.location.href);
+  const get = async (u: URL) => {
+    const r = await fetch(u).catch((e: Error) => { throw new Error(`could not download ${init.label} (${e.message})`); });
+    if (!r.ok) throw new Error(`could not download ${init.label}: HTTP ${r.status} for ${u.pathname}`);
+    return new Uint8Array(await r.arrayBuffer());
+  };
+  const json = JSON.parse(new TextDecoder().decode(await get(new URL(MANIFEST_FILE, base)))) as WeightsManifest;
+  const shards = await Promise.all(shardPaths(json).map((p) => get(new URL(p, base))));
+  return loadProjectWeights(json, shards, init.label);
+}
+
+async function newSession(a: StartArgs): Promise<Session> {
   if (!data) throw new Error('choose the training data first');
-  const width = checkNumber(a.width, 'width', 0.125, 1);
   const batch = checkNumber(a.batch, 'batch size', 1, 256, true);
   const lr = checkNumber(a.lr, 'learning rate', 1e-6, 1e-1);
   const steps = checkNumber(a.steps, 'number of steps', 1, 1_000_000, true);
   const seed = Math.floor(a.seed ?? 0);
+  const init = a.init ? await fetchInitWeights(a.init) : null;
+  const width = init ? init.config.width : checkNumber(a.width, 'width', 0.125, 1);
   disposeSession();
-  const schedule = makeSchedule(SEED_SCHEDULE);
-  const model = new SimpleUNet({ width }, undefined, seed);
-  const trainer = new Trainer(model, schedule, data.set, { batchSize: batch, lr, totalSteps: steps, seed });
+  const schedule = makeSchedule(init?.meta.schedule ?? SEED_SCHEDULE);
+  const model = init ? new SimpleUNet(init.config, init.weights) : new SimpleUNet({ width }, undefined, seed);
+  const trainer = new Trainer(model, schedule, data.set, { batchSize: batch, lr, totalSteps: steps, seed, prediction: init?.meta.prediction ?? 'epsilon' });
   const now = Date.now();
   return {
+    initLabel: a.init?.label ?? null,
     runId: `run-${now.toString(36)}`, createdAt: now, model, trainer, schedule, data, seed,
     sampleEvery: Math.max(0, Math.floor(a.sampleEvery)), saveEvery: Math.max(0, Math.floor(a.saveEvery ?? 100)), lastSaved: null, finished: false,
   };
 }
 
+/** Classes the lab's samples ask for (a conditional model trained on CIFAR); own images train as "no class". */
+function sampleConditioning(s: Session) {
+  if (!s.model.config.numClasses || s.data.source !== 'cifar') return {};
+  return { labels: Array.from({ length: SAMPLE_N }, (_, i) => SAMPLE_CLASSES[i % SAMPLE_CLASSES.length]), guidance: RECOMMENDED_GUIDANCE };
+}
+
 async function sampleEma(s: Session): Promise<Uint8ClampedArray> {
-  const out = await generate((x, t) => s.model.forward(x, t, {}, s.trainer.emaParams), s.schedule, {
+  const out = await generate(conditionedDenoiser(s.model, SAMPLE_N, sampleConditioning(s), s.trainer.emaParams), s.schedule, {
     sampler: 'ddim', steps: SAMPLE_STEPS, n: SAMPLE_N, seed: SAMPLE_SEED, prediction: s.trainer.config.prediction,
   });
   try {
@@ -325,7 +364,7 @@ async function saveSession(s: Session): Promise<CheckpointMeta> {
   const meta: CheckpointMeta = {
     key: s.runId, step: st.step, totalSteps: c.totalSteps, width: s.model.config.width, params: countParams(s.model.config),
     batch: c.batchSize, lr: c.lr, sampleEvery: s.sampleEvery, saveEvery: s.saveEvery, seed: s.seed, savedAt: now, createdAt: s.createdAt,
-    data: { source: s.data.source, count: s.data.set.count, label: s.data.label }, lastLoss: st.losses.at(-1) ?? null,
+    data: { source: s.data.source, count: s.data.set.count, label: s.data.label }, init: s.initLabel, lastLoss: st.losses.at(-1) ?? null,
     backend: currentBackend()?.label ?? tf.getBackend(), bytes, finished: st.step >= c.totalSteps,
   };
   await store.saveCheckpoint(meta, { manifest, shards, images });
@@ -401,7 +440,7 @@ const tasks = {
       session = await restoreFromCheckpoint(a.resume);
       resumedFrom = 'checkpoint';
     } else {
-      session = newSession(a);
+      session = await newSession(a);
     }
     const s = session!;
     const tr = s.trainer;

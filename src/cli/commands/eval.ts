@@ -23,7 +23,9 @@ import type { LoadedWeights } from '../../core/weights/load-any.ts';
 import { swd, SWD_DEFAULTS, type SWDOptions, type SWDResult } from '../../core/metrics/swd.ts';
 import { kid, type KIDResult } from '../../core/metrics/kid.ts';
 import { channelStats, quantize8, type ChannelStats } from '../../core/metrics/image-stats.ts';
-import type { CifarClassifier, ClassifierRecord } from '../../core/metrics/classifier.ts';
+import { accuracy, type CifarClassifier, type ClassifierRecord } from '../../core/metrics/classifier.ts';
+import { conditionedDenoiser, RECOMMENDED_GUIDANCE, GUIDANCE_RANGE } from '../../core/guidance.ts';
+import { CLASS_NAMES } from '../../core/data/cifar.ts';
 import { loadWeightsPath } from '../weights-files.ts';
 import { resolveCifarDir, loadCifar } from '../data-path.ts';
 import { readNpy, writeNpy, nchwToNhwc, nhwcToNchw } from '../npy.ts';
@@ -57,6 +59,10 @@ Generation:
   --n N               images to score (default 256)
   --batch B           images per forward pass (default 64)
   --seed S            seed of the starting noise (default 0)
+  --guidance W        class-conditional weights: image i asks for class i mod 10, guided with
+                      scale W (default ${RECOMMENDED_GUIDANCE}); the result adds the share of images the
+                      classifier puts in the class asked for
+  --unconditional     class-conditional weights: sample with "no class" instead
 
 Scoring:
   --data DIR          CIFAR-10 binary folder (default: $CIFAR10_DIR, ./data, ../shared/data)
@@ -70,7 +76,9 @@ Scoring:
 --table: runs every row of the quality table with the weights of --weights: untrained weights
 (DDIM 20), the seed's 50-step loop, DDIM 10/20/50, DDPM 1000 (with --n-ddpm images, default 32:
 it costs 1000 network calls per image), DPM-Solver++ 10/20, and the training images at each N
-used. Writes --out-json (default docs/quality.json), --out-md (default docs/quality.md) and
+used. For class-conditional weights every sampler row asks for balanced classes at --guidance,
+and rows for other guidance scales (0 = "no class", 1, 2, 5) follow. --rows a,b,… runs only the
+rows with those ids (the others keep their previous results in --out-json). Writes --out-json (default docs/quality.json), --out-md (default docs/quality.md) and
 grids in --figures (default public/figures). Each row's raw samples are kept in --samples-dir
 (default runs/quality-samples, NCHW .npy + settings) and reused by a later --table run with the
 same weights (manifest sha256), sampler, steps, N, seed and batch, so re-scoring (e.g. with a
@@ -90,6 +98,9 @@ export interface EvalResult {
   /** Seconds spent generating (0 for stored images). */
   generateS: number;
   grid?: string;
+  /** Class-conditional samples: the guidance scale, and the share the classifier puts in the class asked for. */
+  guidance?: number;
+  classAccuracy?: number;
 }
 
 export function sha256File(file: string): string {
@@ -109,7 +120,12 @@ export interface SampleSpec {
   n: number;
   batch: number;
   seed: number;
+  /** Class-conditional weights: image i asks for class i mod 10 with this guidance scale; absent = no class. */
+  guidance?: number;
 }
+
+/** The labels a conditional evaluation asks for: balanced, image i → class i mod 10. */
+export const balancedLabels = (n: number): number[] => Array.from({ length: n }, (_, i) => i % CLASS_NAMES.length);
 
 /**
  * n samples in batches. The starting noise of all n images is drawn at once from `seed`
@@ -125,7 +141,8 @@ export async function sampleBatched(model: SimpleUNet, w: Pick<LoadedWeights, 'm
   for (let b = 0; b < batches; b++) {
     const from = b * spec.batch;
     const count = Math.min(spec.batch, spec.n - from);
-    const x = await generate((xx, tt) => model.forward(xx, tt), schedule, {
+    const labels = spec.guidance === undefined || !model.config.numClasses ? undefined : balancedLabels(spec.n).slice(from, from + count);
+    const x = await generate(conditionedDenoiser(model, count, { labels, guidance: spec.guidance }), schedule, {
       sampler: spec.sampler, steps: spec.steps, eta: spec.eta, n: count, seed: spec.seed + 1 + b, prediction: w.meta.prediction,
       initNoise: noise.subarray(from * 3072, (from + count) * 3072), onStep: () => bar.tick(1, `batch ${b + 1}/${batches}`),
     });
@@ -226,17 +243,20 @@ export class Reference {
   }
 
   /** Scores n NHWC images in [-1, 1] (quantised to 8 bits first). */
-  async score(images: Float32Array, n: number, seed = 0): Promise<{ swd: SWDResult; kid: KIDResult | null; stats: ChannelStats }> {
+  /** Scores n NHWC images in [-1, 1] (quantised to 8 bits first); `labels`: the classes they were asked to be. */
+  async score(images: Float32Array, n: number, seed = 0, labels?: number[]): Promise<{ swd: SWDResult; kid: KIDResult | null; stats: ChannelStats; classAccuracy?: number }> {
     const q = quantize8(images.subarray(0, n * 3072));
     const s = swd(this.swdReal(n), q, n, { ...this.swdOpts, seed });
     let k: KIDResult | null = null;
+    let classAccuracy: number | undefined;
     const real = await this.kidReal();
     if (real && this.classifier) {
       const H = this.classifier.config.hidden;
-      const fake = (await this.classifier.embed(q, n)).features;
+      const { features: fake, logits } = await this.classifier.embed(q, n);
       k = kid(fake, n, real, real.length / H, H, { seed });
+      if (labels) classAccuracy = accuracy(logits, labels);
     }
-    return { swd: s, kid: k, stats: channelStats(q, 0, n) };
+    return { swd: s, kid: k, stats: channelStats(q, 0, n), ...(classAccuracy === undefined ? {} : { classAccuracy }) };
   }
 
   dispose(): void {
@@ -257,7 +277,8 @@ const f2 = (x: number) => x.toFixed(2);
 const fk = (x: number) => (Math.abs(x) >= 1e-4 ? x.toPrecision(3) : x.toExponential(1));
 export function describe(r: EvalResult): string {
   const kidText = r.kid ? `KID ${fk(r.kid.kid)} ± ${fk(r.kid.std)}` : 'KID skipped';
-  return `${r.label}: N ${r.n}, SWD×1e3 ${r.swd.perLevel.map(f2).join(' / ')} (avg ${f2(r.swd.average)}), ${kidText}, `
+  const cls = r.classAccuracy === undefined ? '' : `in the class asked for ${(100 * r.classAccuracy).toFixed(1)}%, `;
+  return `${r.label}: N ${r.n}, SWD×1e3 ${r.swd.perLevel.map(f2).join(' / ')} (avg ${f2(r.swd.average)}), ${kidText}, ${cls}`
     + `mean ${r.stats.mean.map((v) => v.toFixed(3)).join(' ')}, std ${r.stats.std.map((v) => v.toFixed(3)).join(' ')}`;
 }
 
@@ -270,9 +291,12 @@ interface TableRow {
   /** DDIM's η (default 0). */
   eta?: number;
   n: number;
+  /** Class-conditional weights: guidance scale with balanced labels; null = "no class". */
+  guidance?: number | null;
 }
 
-export function tableRows(n: number, nDdpm: number): TableRow[] {
+/** `guidance`: the conditional model's default scale, or undefined for an unconditional model. */
+export function tableRows(n: number, nDdpm: number, guidance?: number): TableRow[] {
   const rows: TableRow[] = [
     { id: 'untrained-ddim20', label: 'Untrained (random init), DDIM 20', kind: 'random', sampler: 'ddim', steps: 20, n },
     { id: 'seed-loop-50', label: "The seed's 50-step loop", kind: 'weights', sampler: 'seed', steps: 50, n },
@@ -288,6 +312,15 @@ export function tableRows(n: number, nDdpm: number): TableRow[] {
     { id: `train-images-${n}`, label: 'CIFAR-10 training images (floor)', kind: 'train', n },
   ];
   if (nDdpm !== n) rows.push({ id: `train-images-${nDdpm}`, label: `CIFAR-10 training images (floor at N ${nDdpm})`, kind: 'train', n: nDdpm });
+  if (guidance === undefined) return rows;
+  // A conditional model: the sampler rows above ask for balanced classes at the default w; then w itself.
+  for (const r of rows) if (r.kind === 'weights') r.guidance = guidance;
+  const at = rows.findIndex((r) => r.kind === 'train');
+  const sweep: TableRow[] = [null, 1, 2, 5].filter((w) => w !== guidance).map((w) => ({
+    id: w === null ? 'ddim20-eta1-uncond' : `ddim20-eta1-w${w}`, label: w === null ? 'DDIM 20, η = 1, no class (unconditional)' : `DDIM 20, η = 1, guidance ${w}`,
+    kind: 'weights', sampler: 'ddim', steps: 20, eta: 1, n, guidance: w,
+  }));
+  rows.splice(at, 0, ...sweep);
   return rows;
 }
 
@@ -311,13 +344,16 @@ export function markdownTable(doc: QualityDoc, mdDir = 'docs'): string {
       + `Lower is better; ≈ 0 for matching sets (± is the spread over subsets). Its scale is this feature space's: not comparable with Inception-based KID in papers.`,
     `- Samples are clipped and rounded to 8 bits first. Mean/std: per channel (R, G, B) in [0, 1]; CIFAR-10 train is 0.491 0.482 0.447 / 0.245 0.243 0.261.`,
     '',
-    '| Images | N | SWD 32 px | SWD 16 px | SWD avg | KID | mean (R G B) | std (R G B) | sampling |',
-    '|---|--:|--:|--:|--:|--:|---|---|--:|',
+    ...(doc.rows.some((r) => r.classAccuracy !== undefined) ? [`- **In class**: the share of samples the classifier assigns to the class they were asked for (balanced over the 10 classes; chance 10%, real test images ${doc.kid ? (100 * doc.kid.classifierAccuracy).toFixed(1) : '?'}%). **w**: the guidance scale.`, ''] : []),
+    '| Images | N | w | SWD 32 px | SWD 16 px | SWD avg | KID | in class | mean (R G B) | std (R G B) | sampling |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|---|---|--:|',
   ];
   for (const r of doc.rows) {
     const k = r.kid ? `${fk(r.kid.kid)} ± ${fk(r.kid.std)}` : '–';
     const grid = r.grid ? ` ([grid](${path.relative(mdDir, r.grid).split(path.sep).join('/')}))` : '';
-    lines.push(`| ${r.label}${grid} | ${r.n} | ${r.swd.perLevel.map(f2).join(' | ')} | **${f2(r.swd.average)}** | ${k} | `
+    const w = r.guidance === undefined ? '–' : String(r.guidance);
+    const cls = r.classAccuracy === undefined ? '–' : `${(100 * r.classAccuracy).toFixed(1)}%`;
+    lines.push(`| ${r.label}${grid} | ${r.n} | ${w} | ${r.swd.perLevel.map(f2).join(' | ')} | **${f2(r.swd.average)}** | ${k} | ${cls} | `
       + `${r.stats.mean.map((v) => v.toFixed(3)).join(' ')} | ${r.stats.std.map((v) => v.toFixed(3)).join(' ')} | ${r.generateS ? `${Math.round(r.generateS)} s` : '–'} |`);
   }
   if (doc.notes.length) lines.push('', ...doc.notes.map((s) => `- ${s}`));
@@ -331,7 +367,7 @@ export interface QualityDoc {
   backend: string;
   wallTimeS: number;
   seed: number;
-  weights: { path: string; manifestSha256: string | null; width: number; kind?: string; trainingSteps?: number; epochs?: number };
+  weights: { path: string; manifestSha256: string | null; width: number; kind?: string; trainingSteps?: number; epochs?: number; numClasses?: number };
   swd: Required<Omit<SWDOptions, 'seed'>> & { resolutions: number[] };
   kid: { subsets: number; subsetSize: number; referenceImages: number; featureDim: number; classifier: string; classifierAccuracy: number } | null;
   rows: EvalResult[];
@@ -354,7 +390,9 @@ export const evalCommand: Command = {
       table: { type: 'boolean' }, 'n-ddpm': { type: 'string', default: '32' }, 'out-json': { type: 'string', default: 'docs/quality.json' },
       'out-md': { type: 'string', default: 'docs/quality.md' }, figures: { type: 'string', default: 'public/figures' },
       'samples-dir': { type: 'string', default: 'runs/quality-samples' }, fresh: { type: 'boolean' },
+      guidance: { type: 'string' }, unconditional: { type: 'boolean' }, rows: { type: 'string' },
     }, USAGE);
+    const guidanceArg = v.guidance === undefined ? RECOMMENDED_GUIDANCE : num(v.guidance, 'guidance', GUIDANCE_RANGE);
     const started = performance.now();
     const n = num(v.n, 'n', { int: true, min: 2, max: 10000 });
     const batch = num(v.batch, 'batch', { int: true, min: 1, max: 1024 });
@@ -371,7 +409,8 @@ export const evalCommand: Command = {
 
     const scoreSet = async (id: string, label: string, images: Float32Array, count: number, extra: Partial<EvalResult> = {}): Promise<EvalResult> => {
       const t0 = performance.now();
-      const r: EvalResult = { id, label, n: count, ...(await ref.score(images, count, seed)), generateS: 0, ...extra };
+      const labels = extra.guidance === undefined ? undefined : balancedLabels(count);
+      const r: EvalResult = { id, label, n: count, ...(await ref.score(images, count, seed, labels)), generateS: 0, ...extra };
       console.log(`${describe(r)}  [scored in ${((performance.now() - t0) / 1000).toFixed(0)} s]`);
       return r;
     };
@@ -391,11 +430,12 @@ export const evalCommand: Command = {
         const w = random ? null : loadWeightsPath(v.weights!);
         const model = random ? new SimpleUNet({ width: num(v.width, 'width', { min: 0.125 }) }, undefined, num(v['init-seed'], 'init-seed', { int: true })) : new SimpleUNet(w!.config, w!.weights);
         const t0 = performance.now();
+        const guidance = model.config.numClasses && !v.unconditional ? guidanceArg : undefined;
         const images = await sampleBatched(model, w ?? { meta: { modelConfig: model.config, schedule: makeSchedule().config, prediction: 'epsilon' } },
-          { sampler, steps, eta: num(v.eta, 'eta', { min: 0, max: 1 }), n, batch, seed });
+          { sampler, steps, eta: num(v.eta, 'eta', { min: 0, max: 1 }), n, batch, seed, guidance });
         model.dispose();
-        const label = `${random ? 'untrained' : v.weights}, ${SAMPLER_INFO[sampler].label} ${steps}`;
-        result = await scoreSet('samples', label, images, n, { sampler, steps, generateS: (performance.now() - t0) / 1000 });
+        const label = `${random ? 'untrained' : v.weights}, ${SAMPLER_INFO[sampler].label} ${steps}${guidance === undefined ? '' : `, guidance ${guidance}`}`;
+        result = await scoreSet('samples', label, images, n, { sampler, steps, generateS: (performance.now() - t0) / 1000, guidance });
         if (v.grid) result.grid = writeGrid(v.grid, quantize8(images), n);
       }
       if (v.json) {
@@ -412,13 +452,21 @@ export const evalCommand: Command = {
     const manifestSha = weightsManifestSha(v.weights!);
     const trained = new SimpleUNet(w.config, w.weights);
     const rows: EvalResult[] = [];
-    for (const row of tableRows(n, nDdpm)) {
+    const only = v.rows ? new Set(v.rows.split(',').map((s) => s.trim())) : null;
+    const previous = only && fs.existsSync(v['out-json']!) ? (JSON.parse(fs.readFileSync(v['out-json']!, 'utf8')) as QualityDoc).rows : [];
+    for (const row of tableRows(n, nDdpm, w.config.numClasses ? guidanceArg : undefined)) {
+      if (only && !only.has(row.id)) {
+        const old = previous.find((r) => r.id === row.id);
+        if (old) rows.push(old);
+        continue;
+      }
       console.error(`\n== ${row.label} (N ${row.n})`);
       if (row.kind === 'train') {
         rows.push(await scoreSet(row.id, row.label, ref.trainImages(row.n), row.n));
         continue;
       }
-      const key = JSON.stringify({ weights: row.kind === 'random' ? `random-init width ${w.config.width} seed 0` : manifestSha, sampler: row.sampler, steps: row.steps, eta: row.eta ?? 0, n: row.n, seed, batch });
+      const rowGuidance = row.kind === 'random' || row.guidance === null ? undefined : row.guidance;
+      const key = JSON.stringify({ weights: row.kind === 'random' ? `random-init width ${w.config.width} seed 0` : manifestSha, sampler: row.sampler, steps: row.steps, eta: row.eta ?? 0, n: row.n, seed, batch, guidance: rowGuidance });
       const cacheNpy = path.join(v['samples-dir']!, `${row.id}.npy`);
       const cacheJson = path.join(v['samples-dir']!, `${row.id}.json`);
       let images: Float32Array;
@@ -431,7 +479,7 @@ export const evalCommand: Command = {
       } else {
         const model = row.kind === 'random' ? new SimpleUNet(w.config, undefined, 0) : trained;
         const t0 = performance.now();
-        images = await sampleBatched(model, w, { sampler: row.sampler!, steps: row.steps!, eta: row.eta ?? 0, n: row.n, batch, seed }, row.id);
+        images = await sampleBatched(model, w, { sampler: row.sampler!, steps: row.steps!, eta: row.eta ?? 0, n: row.n, batch, seed, guidance: rowGuidance }, row.id);
         generateS = (performance.now() - t0) / 1000;
         if (model !== trained) model.dispose();
         fs.mkdirSync(v['samples-dir']!, { recursive: true });
@@ -440,13 +488,13 @@ export const evalCommand: Command = {
       }
       const grid = path.join(v.figures!, `quality-${row.id}.png`);
       writeGrid(grid, quantize8(images), row.n);
-      rows.push(await scoreSet(row.id, row.label, images, row.n, { sampler: row.sampler, steps: row.steps, eta: row.eta ?? 0, generateS, grid: path.relative('.', grid) }));
+      rows.push(await scoreSet(row.id, row.label, images, row.n, { sampler: row.sampler, steps: row.steps, eta: row.eta ?? 0, generateS, grid: path.relative('.', grid), ...(rowGuidance === undefined ? {} : { guidance: rowGuidance }) }));
     }
     trained.dispose();
     const kidRow = rows.find((r) => r.kid)?.kid;
     const doc: QualityDoc = {
       command: `diffusion eval ${args.join(' ')}`, date: new Date().toISOString(), hardware, backend, wallTimeS: (performance.now() - started) / 1000, seed,
-      weights: { path: v.weights!, manifestSha256: manifestSha, width: w.config.width, kind: w.meta.weightsKind, trainingSteps: w.meta.training?.steps, epochs: w.meta.training?.epochs },
+      weights: { path: v.weights!, manifestSha256: manifestSha, width: w.config.width, kind: w.meta.weightsKind, trainingSteps: w.meta.training?.steps, epochs: w.meta.training?.epochs, numClasses: w.config.numClasses },
       swd: { ...SWD_DEFAULTS, ...swdOpts, resolutions: rows[0].swd.resolutions } as QualityDoc['swd'],
       kid: kidRow && ref.classifier && ref.classifierRecord ? {
         subsets: kidRow.subsets, subsetSize: kidRow.subsetSize, referenceImages: Math.min(ref.kidRef, test.count), featureDim: ref.classifier.config.hidden,
