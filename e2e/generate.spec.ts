@@ -12,6 +12,8 @@ import * as fs from 'node:fs';
 import { SUB_PORT } from '../playwright.config.ts';
 import { goldenSamples, GOLDENS, GOLDEN_TOLERANCE, type GoldenFile } from '../src/core/golden.ts';
 
+/** The golden's class settings as the demo's controls ("mixed" = image i asks for class i mod 10). */
+const goldenClass = (g: GoldenFile['settings']) => (g.labels ? { cls: 'mixed', guidance: g.guidance } : {});
 const readGolden = (file: string) => JSON.parse(fs.readFileSync(new URL(`../test/fixtures/golden/${file}`, import.meta.url), 'utf8')) as GoldenFile;
 const GOLDEN = readGolden(GOLDENS.small.file);
 // The full-width model's golden exists exactly when its weights ship (test/golden.test.ts checks that).
@@ -74,7 +76,7 @@ async function openDemo(page: Page, base = '/'): Promise<Locator> {
   return demo;
 }
 
-async function configure(demo: Locator, o: { backend: string; sampler?: string; steps?: number; n?: number; seed?: number; model?: string; eta?: number }) {
+async function configure(demo: Locator, o: { backend: string; sampler?: string; steps?: number; n?: number; seed?: number; model?: string; eta?: number; cls?: string; guidance?: number }) {
   if (o.model) await demo.locator('select[name=model]').selectOption(o.model);
   await demo.locator('select[name=backend]').selectOption(o.backend);
   await demo.locator('select[name=sampler]').selectOption(o.sampler ?? 'ddim');
@@ -82,6 +84,8 @@ async function configure(demo: Locator, o: { backend: string; sampler?: string; 
   if (o.n !== undefined) await demo.locator('select[name=n]').selectOption(String(o.n));
   if (o.seed !== undefined) await demo.locator('input[name=seed]').fill(String(o.seed));
   if (o.eta !== undefined) await demo.locator('input[name=eta]').fill(String(o.eta));
+  if (o.cls !== undefined) await demo.locator('select[name=cls]').selectOption(o.cls);
+  if (o.guidance !== undefined) await demo.locator('input[name=guidance]').fill(String(o.guidance));
 }
 
 async function expectImages(demo: Locator, n: number) {
@@ -178,11 +182,34 @@ test.describe('model demos', () => {
     const errors = watchConsole(page);
     const demo = await openDemo(page);
     const g = GOLDEN.settings;
-    await configure(demo, { backend: 'wasm', model: 'small', sampler: g.sampler, steps: g.steps, n: g.n, seed: g.seed, eta: g.eta });
+    await configure(demo, { backend: 'wasm', model: 'small', sampler: g.sampler, steps: g.steps, n: g.n, seed: g.seed, eta: g.eta, ...goldenClass(g) });
     await expect(demo.locator('[data-backend-label]')).toContainText('wasm', { timeout: 60_000 });
     await demo.locator('button[data-action=generate]').click();
     await expect(demo).toHaveAttribute('data-state', 'done', { timeout: 120_000 });
     await expectGolden(demo, g.n, 'wasm');
+    expect(errors).toEqual([]);
+  });
+
+  test('class picker: the ten-class view draws a row per class; an unconditional model cannot be asked for a class', async ({ page }) => {
+    test.setTimeout(180_000);
+    const errors = watchConsole(page);
+    const demo = await openDemo(page);
+    const conditional = Number(await demo.getAttribute('data-small-classes')) > 0;
+    expect(conditional, 'the shipped small model is class-conditional').toBe(true);
+    await configure(demo, { backend: 'wasm', model: 'small', steps: 10, n: 2, seed: 5, cls: 'grid', guidance: 3 });
+    await expect(demo.locator('[data-grid=xt] .row-label')).toHaveCount(10);
+    await expect(demo.locator('[data-grid=xt] canvas')).toHaveCount(20);
+    await demo.locator('button[data-action=generate]').click();
+    await expect(demo).toHaveAttribute('data-state', 'done', { timeout: 150_000 });
+    await expect(demo.locator('[data-status]')).toContainText('batch of 40');
+    await expectImages(demo, 20);
+    await demo.screenshot({ path: `${SHOTS}/demo-generate-classes.png` });
+    if (await demo.locator('select[name=model] option[value=full]').isEnabled() && Number(await demo.getAttribute('data-full-classes')) === 0) {
+      await demo.locator('select[name=model]').selectOption('full');
+      await expect(demo.locator('select[name=cls]')).toBeDisabled();
+      await expect(demo.locator('input[name=guidance]')).toBeDisabled();
+      await expect(demo.locator('[data-class-help]')).toContainText('without class labels');
+    }
     expect(errors).toEqual([]);
   });
 
@@ -200,7 +227,7 @@ test.describe('model demos', () => {
     // The golden settings, on the first 2 of its images (each image's run is independent of the
     // others): 20 steps of SwiftShader take a minute or two.
     const g = GOLDEN.settings;
-    await configure(demo, { backend: 'webgpu', model: 'small', sampler: g.sampler, steps: g.steps, n: 2, seed: g.seed, eta: g.eta });
+    await configure(demo, { backend: 'webgpu', model: 'small', sampler: g.sampler, steps: g.steps, n: 2, seed: g.seed, eta: g.eta, ...goldenClass(g) });
     await expect(demo.locator('[data-backend-label]')).toContainText('WebGPU', { timeout: 120_000 });
     const t0 = Date.now();
     await demo.locator('button[data-action=generate]').click();

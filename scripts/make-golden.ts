@@ -14,6 +14,7 @@ import { weightsManifestSha } from '../src/cli/commands/eval.ts';
 import { SimpleUNet } from '../src/core/model.ts';
 import { makeSchedule } from '../src/core/schedule.ts';
 import { generate } from '../src/core/generate.ts';
+import { conditionedDenoiser } from '../src/core/guidance.ts';
 import { GOLDENS, GOLDEN_TOLERANCE, encodeSamples, perImageStats, type GoldenFile } from '../src/core/golden.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -30,7 +31,7 @@ for (const [id, { file, settings: s }] of Object.entries(GOLDENS)) {
   const w = loadWeightsPath(weightsDir);
   const model = new SimpleUNet(w.config, w.weights);
   const t0 = performance.now();
-  const out = await generate((x, t) => model.forward(x, t), makeSchedule(w.meta.schedule), {
+  const out = await generate(conditionedDenoiser(model, s.n, { labels: s.labels, guidance: s.guidance }), makeSchedule(w.meta.schedule), {
     sampler: s.sampler, steps: s.steps, eta: s.eta, clipX0: s.clipX0, n: s.n, seed: s.seed, size: s.size, prediction: w.meta.prediction,
   });
   const x = (await out.data()) as Float32Array;

@@ -18,6 +18,9 @@ export interface GoldenSettings {
   n: number;
   seed: number;
   size: number;
+  /** Class-conditional weights: the class of each image (the demo's "mixed": image i → class i mod 10) and w. */
+  labels?: number[];
+  guidance?: number;
 }
 
 export interface GoldenFile {

@@ -345,6 +345,7 @@ function unetForward(cfg: UNetConfig, p: ParamLookup, x: tf.Tensor4D, t: tf.Tens
   };
   let temb = timeEmbedding(t, cfg.timeEmbDim);
   temb = mark('time_mlp', linear(silu(linear(temb, 'time_mlp.0')) as tf.Tensor2D, 'time_mlp.2'));
+  // Class conditioning: the label's row of class_embedding joins the time vector every block reads.
   if (cfg.numClasses > 0) {
     const rows = cfg.numClasses + 1;
     const labels = opts.labels ?? tf.fill([x.shape[0]], nullLabel(cfg), 'int32');
