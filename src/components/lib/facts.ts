@@ -1,0 +1,111 @@
+/**
+ * Build-time (Node only) numbers about the shipped weights, for prose: the article and the docs
+ * write `{facts.q('ddim20-eta1').swd}` or `{facts.small.steps}` instead of copying a number, so a
+ * new snapshot of `public/weights/*\/weights.json` or `docs/quality.json` cannot leave the text
+ * behind. `test/article-facts.test.ts` checks that numbers still written by hand in the article
+ * match this data.
+ *
+ *   import { readFacts } from '../components/lib/facts.ts';
+ *   export const facts = readFacts();
+ *   … the small network trained for {facts.small.stepsText} steps; DDIM 20 (η = 1) scores SWD {facts.q('ddim20-eta1').swd} …
+ *
+ * Every formatted figure uses the same rounding as the tables (SWD and KID to one decimal), so the
+ * prose and the tables agree digit for digit. Missing data gives "n/a" rather than a failed build.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fmtInt, projectRoot, readWeightsInfo, type WeightsFolderId } from './weights-info.ts';
+
+export interface QualityRowFacts {
+  id: string;
+  label: string;
+  /** SWD ×1e3, averaged over levels, one decimal ("100.4"). */
+  swd: string;
+  /** KID, one decimal ("13.6"), or "n/a". */
+  kid: string;
+  swdValue: number | null;
+  kidValue: number | null;
+  n: number | null;
+}
+
+export interface ModelFacts {
+  exists: boolean;
+  steps: number | null;
+  /** "5,031". */
+  stepsText: string;
+  imagesSeen: number | null;
+  imagesSeenText: string;
+  /** One decimal ("12.9"). */
+  epochsText: string;
+  params: number | null;
+  paramsText: string;
+  /** Steps of the run this one was warm-started from (the full model starts from the small one). */
+  warmStartSteps: number | null;
+}
+
+export interface Facts {
+  small: ModelFacts;
+  full: ModelFacts;
+  /** The quality table's rows by id (docs/quality.json). */
+  quality: Record<string, QualityRowFacts>;
+  /** Which weights the quality table scored, and after how many steps. */
+  qualityWeights: { path: string | null; trainingSteps: number | null };
+  /** A row by id; a missing row gives "n/a" figures (and the test flags prose that relies on it). */
+  q(id: string): QualityRowFacts;
+}
+
+const NA = 'n/a';
+export const fmt1 = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? NA : x.toFixed(1));
+
+function modelFacts(id: WeightsFolderId, root: string): ModelFacts {
+  const info = readWeightsInfo(id, root);
+  const t = info.training;
+  const ws = (t as { warmStart?: { steps?: unknown } } | null)?.warmStart?.steps;
+  return {
+    exists: info.exists,
+    steps: t ? t.steps : null,
+    stepsText: t ? fmtInt(t.steps) : NA,
+    imagesSeen: t ? t.imagesSeen : null,
+    imagesSeenText: t ? fmtInt(t.imagesSeen) : NA,
+    epochsText: t ? fmt1(t.epochs) : NA,
+    params: info.params,
+    paramsText: info.params === null ? NA : fmtInt(info.params),
+    warmStartSteps: typeof ws === 'number' ? ws : null,
+  };
+}
+
+interface RawQualityRow { id?: unknown; label?: unknown; n?: unknown; swd?: { average?: unknown }; kid?: { kid?: unknown } | null }
+
+/** Reads the shipped weights' records and docs/quality.json; never throws. */
+export function readFacts(root = projectRoot()): Facts {
+  const quality: Record<string, QualityRowFacts> = {};
+  let qualityWeights: Facts['qualityWeights'] = { path: null, trainingSteps: null };
+  const qFile = path.join(root, 'docs', 'quality.json');
+  if (fs.existsSync(qFile)) {
+    try {
+      const doc = JSON.parse(fs.readFileSync(qFile, 'utf8')) as { rows?: RawQualityRow[]; weights?: { path?: unknown; trainingSteps?: unknown } };
+      for (const r of doc.rows ?? []) {
+        if (typeof r.id !== 'string') continue;
+        const swd = typeof r.swd?.average === 'number' ? r.swd.average : null;
+        const kid = typeof r.kid?.kid === 'number' ? r.kid.kid : null;
+        quality[r.id] = {
+          id: r.id, label: typeof r.label === 'string' ? r.label : r.id,
+          swd: fmt1(swd), kid: fmt1(kid), swdValue: swd, kidValue: kid, n: typeof r.n === 'number' ? r.n : null,
+        };
+      }
+      qualityWeights = {
+        path: typeof doc.weights?.path === 'string' ? doc.weights.path : null,
+        trainingSteps: typeof doc.weights?.trainingSteps === 'number' ? doc.weights.trainingSteps : null,
+      };
+    } catch {
+      /* an unreadable file reads as no rows */
+    }
+  }
+  return {
+    small: modelFacts('small', root),
+    full: modelFacts('full', root),
+    quality,
+    qualityWeights,
+    q: (id) => quality[id] ?? { id, label: id, swd: NA, kid: NA, swdValue: null, kidValue: null, n: null },
+  };
+}
