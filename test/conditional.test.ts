@@ -129,3 +129,33 @@ test('conditioning is checked: classes by name or number, unconditional weights 
   assert.throws(() => checkConditioning(cond, 1, { labels: [1], guidance: Number.NaN }), /guidance/);
   assert.throws(() => checkConditioning(cond, 2, { labels: [1] }), /1 class labels for 2 images/);
 });
+
+test('the trainer learns a conditional network: labels reach class_embedding, "no class" rows too (label dropout)', async () => {
+  await useBackend('wasm');
+  const { Trainer, PROJECT_RECIPE, learningRate, UNLABELLED } = await import('../src/core/trainer.ts');
+  const cfg = { ...SEED_CONFIG, width: 0.125, numClasses: 10 };
+  const model = new SimpleUNet(cfg, undefined, 1);
+  const images = new Uint8Array(6 * 3072).map((_, i) => (i * 37) % 256);
+  const labels = Uint8Array.from([2, 2, 5, 5, UNLABELLED, 7]);
+  const tr = new Trainer(model, makeSchedule(), { images, labels, count: 6 }, { ...PROJECT_RECIPE, batchSize: 6, totalSteps: 10, warmupSteps: 2, pUncond: 0.5, seed: 3 });
+  for (let i = 0; i < 2; i++) await tr.trainStep();
+  const emb = (await model.read()).get('class_embedding.weight')!;
+  const rowNorm = (k: number) => Math.hypot(...emb.subarray(k * 512, (k + 1) * 512));
+  for (const k of [2, 5, 7, 10]) assert.ok(rowNorm(k) > 0, `row ${k} was trained`);
+  for (const k of [0, 1, 3, 4, 6, 8, 9]) assert.equal(rowNorm(k), 0, `row ${k} (no image of that class) stays zero`);
+  // Warm-up then constant, as train.py's lr_at.
+  assert.deepEqual([0, 1, 2, 9].map((s) => learningRate({ ...PROJECT_RECIPE, warmupSteps: 2 }, s)), [1e-4, 2e-4, 2e-4, 2e-4]);
+  tr.dispose();
+  model.dispose();
+});
+
+test('min-SNR-5 weights: 1 at high noise, below 1 where SNR > 5 (small t)', async () => {
+  const { snr } = await import('../src/core/schedule.ts');
+  const s = snr(makeSchedule());
+  const w = (t: number) => Math.min(s[t], 5) / s[t];
+  assert.equal(w(999), 1);
+  assert.equal(w(500), 1);
+  assert.ok(w(10) < 0.02 && w(10) > 0, `w(10) = ${w(10)}`);
+  const cross = [...s].findIndex((v) => v < 5);
+  assert.ok(cross > 100 && cross < 160, `SNR falls below 5 at t = ${cross}`);
+});

@@ -11,6 +11,7 @@ import { Rng, type RngState } from './rng.ts';
 import { SimpleUNet, nullLabel } from './model.ts';
 import type { Schedule } from './schedule.ts';
 import { addNoise, target, type Prediction } from './diffusion.ts';
+import { snr } from './schedule.ts';
 import { IMAGE_BYTES, toNHWCFloat } from './data/cifar.ts';
 
 export interface TrainConfig {
@@ -23,6 +24,13 @@ export interface TrainConfig {
   batchSize: number;
   /** Planned length of the run; the cosine schedule spans it. */
   totalSteps: number;
+  /** 'cosine' to minLr over totalSteps (the seed's), or 'constant' (the EMA averages; a run can be extended). */
+  lrSchedule: 'cosine' | 'constant';
+  /** Linear learning-rate warm-up over this many steps (a fresh optimizer on trained weights needs it). */
+  warmupSteps: number;
+  /** 'uniform' MSE (the seed's) or 'min-snr': per-image weight min(SNR, γ)/SNR (Hang et al. 2023, for ε). */
+  lossWeight: 'uniform' | 'min-snr';
+  minSnrGamma: number;
   clipNorm: number;
   emaDecay: number;
   flip: boolean;
@@ -39,7 +47,19 @@ export interface TrainConfig {
 export const SEED_RECIPE: TrainConfig = {
   lr: 1e-4, minLr: 0, weightDecay: 1e-6, beta1: 0.9, beta2: 0.999, eps: 1e-8,
   batchSize: 128, totalSteps: 7820, clipNorm: 1.0, emaDecay: 0.999, flip: true, prediction: 'epsilon', seed: 0, pUncond: 0.1,
+  lrSchedule: 'cosine', warmupSteps: 0, lossWeight: 'uniform', minSnrGamma: 5,
 };
+
+/**
+ * The project's recipe (scripts/torch/train.py --recipe cond, which trained the shipped small model):
+ * the seed's optimizer and clipping, a class-conditional network with label dropout 0.1, lr 2e-4 after
+ * a 200-step warm-up, held constant, and min-SNR-5 loss weights. Fine-tuning uses it with a lower lr.
+ */
+export const PROJECT_RECIPE: TrainConfig = {
+  ...SEED_RECIPE, lr: 2e-4, lrSchedule: 'constant', warmupSteps: 200, lossWeight: 'min-snr',
+};
+export const RECIPES = { seed: SEED_RECIPE, project: PROJECT_RECIPE } as const;
+export type RecipeName = keyof typeof RECIPES;
 
 /** Training images as stored by CIFAR-10: N × 3072 bytes, R, G and B planes of 32×32. */
 export interface ImageSet {
@@ -78,6 +98,12 @@ export function cosineLr(cfg: TrainConfig, step: number): number {
   return cfg.minLr + ((cfg.lr - cfg.minLr) * (1 + Math.cos(Math.PI * p))) / 2;
 }
 
+/** The learning rate of 0-based step `step`: warm-up, then cosine or constant (train.py's lr_at). */
+export function learningRate(cfg: TrainConfig, step: number): number {
+  if (cfg.warmupSteps > 0 && step < cfg.warmupSteps) return (cfg.lr * (step + 1)) / cfg.warmupSteps;
+  return cfg.lrSchedule === 'constant' ? cfg.lr : cosineLr(cfg, step);
+}
+
 export class Trainer {
   readonly config: TrainConfig;
   step = 0;
@@ -112,6 +138,14 @@ export class Trainer {
   static restore(model: SimpleUNet, schedule: Schedule, data: ImageSet, state: TrainerState, overrides: Partial<TrainConfig> = {}): Trainer {
     return new Trainer(model, schedule, data, overrides, state);
   }
+
+  /** min(SNR_t, γ) / SNR_t per image: ε-MSE weights that stop easy low-noise steps dominating. */
+  private minSnrWeights(ts: number[]): Float32Array {
+    this.snrTable ??= snr(this.schedule);
+    const g = this.config.minSnrGamma;
+    return Float32Array.from(ts, (t) => Math.min(this.snrTable![t], g) / this.snrTable![t]);
+  }
+  private snrTable: Float64Array | null = null;
 
   /** The EMA weights, for sampling (tensors owned by the trainer). */
   get emaParams(): Map<string, tf.Tensor> {
@@ -160,7 +194,8 @@ export class Trainer {
       const drop = this.rng.uniform() < cfg.pUncond;
       return drop || l >= K ? nullLabel(this.model.config) : l;
     }) : null;
-    const lr = cosineLr(cfg, this.step);
+    const lr = learningRate(cfg, this.step);
+    const lossWeights = cfg.lossWeight === 'min-snr' ? this.minSnrWeights(ts) : null;
     const stepNo = this.step + 1;
 
     const x0 = tf.tensor4d(toNHWCFloat(this.data.images, idx, flips), [B, 32, 32, 3]);
@@ -174,7 +209,11 @@ export class Trainer {
       const xt = addNoise(this.schedule, x0, noise, ts);
       const y = target(this.schedule, cfg.prediction, x0, noise, ts);
       const { value, grads } = tf.variableGrads(
-        () => tf.mean(tf.squaredDifference(this.model.forward(xt, tt, { training: true, dropoutSeed, labels: yy }), y)) as tf.Scalar, vars);
+        () => {
+          const sq = tf.squaredDifference(this.model.forward(xt, tt, { training: true, dropoutSeed, labels: yy }), y);
+          if (!lossWeights) return tf.mean(sq) as tf.Scalar;
+          return tf.mean(tf.mul(tf.mean(sq, [1, 2, 3]), lossWeights)) as tf.Scalar; // weighted mean over images
+        }, vars);
       // clip_grad_norm_: scale all gradients by min(1, max_norm / (‖g‖ + 1e-6)).
       const norm = tf.sqrt(sumAll(vars.map((v) => tf.sum(tf.square(grads[v.name])))));
       const scale = tf.minimum(1, tf.div(cfg.clipNorm, tf.add(norm, 1e-6)));

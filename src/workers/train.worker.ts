@@ -33,7 +33,7 @@ import * as store from './lab-store.ts';
 import type { CheckpointMeta, RunSettings } from './lab-store.ts';
 import { SimpleUNet, countParams } from '../core/model.ts';
 import { makeSchedule, SEED_SCHEDULE, type Schedule } from '../core/schedule.ts';
-import { Trainer, SEED_RECIPE, type ImageSet } from '../core/trainer.ts';
+import { Trainer, SEED_RECIPE, PROJECT_RECIPE, type ImageSet } from '../core/trainer.ts';
 import { encodeCheckpoint, decodeCheckpoint } from '../core/checkpoint.ts';
 import { encodeWeights, modelTensors, MANIFEST_FILE, shardPaths, type TrainingRecord, type WeightsManifest } from '../core/weights/format.ts';
 import { generate, toRGBA } from '../core/generate.ts';
@@ -324,7 +324,9 @@ async function newSession(a: StartArgs): Promise<Session> {
   disposeSession();
   const schedule = makeSchedule(init?.meta.schedule ?? SEED_SCHEDULE);
   const model = init ? new SimpleUNet(init.config, init.weights) : new SimpleUNet({ width }, undefined, seed);
-  const trainer = new Trainer(model, schedule, data.set, { batchSize: batch, lr, totalSteps: steps, seed, prediction: init?.meta.prediction ?? 'epsilon' });
+  // Fine-tuning continues the shipped model's recipe (a fresh optimizer: short warm-up); from scratch is the seed's.
+  const recipe = init ? { ...PROJECT_RECIPE, warmupSteps: Math.min(50, Math.ceil(steps / 10)) } : SEED_RECIPE;
+  const trainer = new Trainer(model, schedule, data.set, { ...recipe, batchSize: batch, lr, totalSteps: steps, seed, prediction: init?.meta.prediction ?? 'epsilon' });
   const now = Date.now();
   return {
     initLabel: a.init?.label ?? null,

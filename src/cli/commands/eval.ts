@@ -63,6 +63,8 @@ Generation:
                       scale W (default ${RECOMMENDED_GUIDANCE}); the result adds the share of images the
                       classifier puts in the class asked for
   --unconditional     class-conditional weights: sample with "no class" instead
+  --balanced-labels   with --images: image i was asked to be class i mod 10; adds the share the
+                      classifier puts in that class
 
 Scoring:
   --data DIR          CIFAR-10 binary folder (default: $CIFAR10_DIR, ./data, ../shared/data)
@@ -390,7 +392,7 @@ export const evalCommand: Command = {
       table: { type: 'boolean' }, 'n-ddpm': { type: 'string', default: '32' }, 'out-json': { type: 'string', default: 'docs/quality.json' },
       'out-md': { type: 'string', default: 'docs/quality.md' }, figures: { type: 'string', default: 'public/figures' },
       'samples-dir': { type: 'string', default: 'runs/quality-samples' }, fresh: { type: 'boolean' },
-      guidance: { type: 'string' }, unconditional: { type: 'boolean' }, rows: { type: 'string' },
+      guidance: { type: 'string' }, unconditional: { type: 'boolean' }, rows: { type: 'string' }, 'balanced-labels': { type: 'boolean' },
     }, USAGE);
     const guidanceArg = v.guidance === undefined ? RECOMMENDED_GUIDANCE : num(v.guidance, 'guidance', GUIDANCE_RANGE);
     const started = performance.now();
@@ -407,9 +409,10 @@ export const evalCommand: Command = {
     if (ref.classifierRecord) console.error(`KID features: ${v.classifier} (test accuracy ${(100 * ref.classifierRecord.testAccuracy).toFixed(1)}%)`);
     const hardware = `${os.cpus()[0]?.model ?? 'cpu'} ×${os.cpus().length}, tfjs ${backend}`;
 
-    const scoreSet = async (id: string, label: string, images: Float32Array, count: number, extra: Partial<EvalResult> = {}): Promise<EvalResult> => {
+    /** `asked`: the images were asked to be class i mod 10 (guided samples); scores the share that are. */
+    const scoreSet = async (id: string, label: string, images: Float32Array, count: number, extra: Partial<EvalResult> = {}, asked = extra.guidance !== undefined): Promise<EvalResult> => {
       const t0 = performance.now();
-      const labels = extra.guidance === undefined ? undefined : balancedLabels(count);
+      const labels = asked ? balancedLabels(count) : undefined;
       const r: EvalResult = { id, label, n: count, ...(await ref.score(images, count, seed, labels)), generateS: 0, ...extra };
       console.log(`${describe(r)}  [scored in ${((performance.now() - t0) / 1000).toFixed(0)} s]`);
       return r;
@@ -419,7 +422,7 @@ export const evalCommand: Command = {
       let result: EvalResult;
       if (v.images) {
         const { images, n: got } = readNpyFolder(v.images, n);
-        result = await scoreSet('images', `images in ${v.images}`, images, got);
+        result = await scoreSet('images', `images in ${v.images}`, images, got, v.guidance === undefined ? {} : { guidance: guidanceArg }, !!v['balanced-labels']);
       } else if (v['train-images']) {
         result = await scoreSet('train-images', 'CIFAR-10 training images', ref.trainImages(n), n);
       } else {

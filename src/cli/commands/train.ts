@@ -7,7 +7,9 @@ import { parse, num } from '../args.ts';
 import { initNodeBackend } from '../tf-node.ts';
 import { SimpleUNet } from '../../core/model.ts';
 import { makeSchedule, SEED_SCHEDULE, type ScheduleConfig } from '../../core/schedule.ts';
-import { Trainer, SEED_RECIPE, type TrainerState } from '../../core/trainer.ts';
+import { Trainer, RECIPES, type RecipeName, type TrainerState } from '../../core/trainer.ts';
+import { NUM_CLASSES } from '../../core/data/cifar.ts';
+import { loadWeightsPath } from '../weights-files.ts';
 import { encodeCheckpoint, decodeCheckpoint } from '../../core/checkpoint.ts';
 import { modelTensors, MANIFEST_FILE, shardPaths, type TrainingRecord } from '../../core/weights/format.ts';
 import { resolveCifarDir, loadCifar } from '../data-path.ts';
@@ -16,16 +18,26 @@ import { progress } from '../progress.ts';
 
 const USAGE = `Usage: diffusion train [options]
 
-Trains SimpleUNet on CIFAR-10 with the seed's recipe (ε-prediction MSE, AdamW lr 1e-4 and weight
-decay 1e-6, cosine annealing over --steps, gradient clipping at 1.0, batch 128, random flips) and
-an EMA of the weights. Checkpoints (weights, EMA, Adam moments, step, RNG, loss history) go to
-OUT/checkpoint and resume exactly with --resume; OUT/ema holds the EMA weights for \`sample\`.
+Trains SimpleUNet on CIFAR-10 with an EMA of the weights. Checkpoints (weights, EMA, Adam
+moments, step, RNG, loss history) go to OUT/checkpoint and resume exactly with --resume; OUT/ema
+holds the EMA weights for \`sample\`.
+
+Recipes (--recipe; flags below override their values):
+  project   the shipped small model's (scripts/torch/train.py --recipe cond): class-conditional,
+            labels dropped with p 0.1 (classifier-free guidance), AdamW lr 2e-4 after a 200-step
+            warm-up then constant, min-SNR-5 loss weights, clipping 1.0, batch 128, flips (default)
+  seed      the seed write-up's: unconditional, AdamW lr 1e-4 (weight decay 1e-6), cosine
+            annealing over --steps, uniform ε-MSE, clipping 1.0, batch 128 (plus flips)
 
   --data DIR          CIFAR-10 binary folder (default: $CIFAR10_DIR, ./data, ../shared/data)
   --limit N           train on the first N images only
   --width W           channel multiplier (default 1 = the seed's network; 0.25 is ~11x smaller)
   --batch B           batch size (default 128)
-  --lr X              peak learning rate (default 1e-4)
+  --recipe NAME       project | seed (default project)
+  --init-from DIR     start from these weights (e.g. public/weights/simple-unet-small: fine-tune);
+                      the optimizer starts fresh, so keep a warm-up
+  --lr X              peak learning rate (default: the recipe's)
+  --warmup N          learning-rate warm-up steps (default: the recipe's)
   --steps N           planned optimizer steps; the cosine schedule spans them (default 3910 = 10 epochs)
   --stop-after N      stop this run after N steps (checkpoint kept; resume later)
   --time-budget S     stop this run after S seconds
@@ -37,14 +49,14 @@ OUT/checkpoint and resume exactly with --resume; OUT/ema holds the EMA weights f
   --prediction P      epsilon (the seed's, default) | v
   --backend NAME      wasm | cpu (default wasm)`;
 
-function readCheckpointDir(dir: string): { state: TrainerState; width: number; schedule: ScheduleConfig } {
+function readCheckpointDir(dir: string): { state: TrainerState; width: number; schedule: ScheduleConfig; numClasses: number } {
   const file = path.join(dir, MANIFEST_FILE);
   if (!fs.existsSync(file)) throw new UserError(`nothing to resume: ${file} does not exist`);
   const json = JSON.parse(fs.readFileSync(file, 'utf8'));
   const shards = (json.weightsManifest as { paths: string[] }[]).flatMap((g) => g.paths).map((p) => new Uint8Array(fs.readFileSync(path.join(dir, p))));
   try {
     const { state, manifest } = decodeCheckpoint(json, shards, file);
-    return { state, width: manifest.modelConfig.width, schedule: manifest.schedule };
+    return { state, width: manifest.modelConfig.width, schedule: manifest.schedule, numClasses: manifest.modelConfig.numClasses };
   } catch (e) {
     throw new UserError((e as Error).message);
   }
@@ -52,16 +64,20 @@ function readCheckpointDir(dir: string): { state: TrainerState; width: number; s
 
 export const trainCommand: Command = {
   name: 'train',
-  summary: 'Train (or resume training) on CIFAR-10 with the seed\'s recipe',
+  summary: 'Train (or resume, or fine-tune) on CIFAR-10 with the project\'s recipe or --recipe seed',
   usage: USAGE,
   async run(args) {
     const { values: v } = parse(args, {
       data: { type: 'string' }, limit: { type: 'string' }, width: { type: 'string', default: '1' }, batch: { type: 'string', default: '128' },
-      lr: { type: 'string', default: '1e-4' }, steps: { type: 'string', default: '3910' }, 'stop-after': { type: 'string' },
+      lr: { type: 'string' }, steps: { type: 'string', default: '3910' }, 'stop-after': { type: 'string' },
       'time-budget': { type: 'string' }, out: { type: 'string', default: 'runs/train' }, resume: { type: 'boolean' },
       'ckpt-every': { type: 'string', default: '50' }, seed: { type: 'string', default: '0' }, backend: { type: 'string', default: 'wasm' },
       schedule: { type: 'string', default: 'linear' }, prediction: { type: 'string', default: 'epsilon' },
+      recipe: { type: 'string', default: 'project' }, 'init-from': { type: 'string' }, warmup: { type: 'string' },
     }, USAGE);
+    if (!Object.hasOwn(RECIPES, v.recipe!)) throw new UserError(`--recipe must be one of ${Object.keys(RECIPES).join(', ')}, got '${v.recipe}'`);
+    const recipe = RECIPES[v.recipe as RecipeName];
+    if (v.resume && v['init-from']) throw new UserError('--init-from starts a new run; it cannot be combined with --resume');
     const backend = await initNodeBackend(v.backend);
     const dir = resolveCifarDir(v.data);
     const data = loadCifar(dir, 'train', v.limit ? { limit: num(v.limit, 'limit', { int: true, min: 1 }) } : {});
@@ -72,23 +88,33 @@ export const trainCommand: Command = {
     let scheduleConfig: ScheduleConfig = { ...SEED_SCHEDULE, kind: v.schedule };
     let state: TrainerState | undefined;
     let width = num(v.width, 'width', { min: 0.125 });
-    if (v.resume) ({ state, width, schedule: scheduleConfig } = readCheckpointDir(ckptDir));
+    // A conditional recipe trains the 10-class network; a resumed run keeps what it was.
+    let numClasses = recipe === RECIPES.seed ? 0 : NUM_CLASSES;
+    if (v.resume) ({ state, width, schedule: scheduleConfig, numClasses } = readCheckpointDir(ckptDir));
+    const init = v['init-from'] ? loadWeightsPath(v['init-from']) : null;
+    if (init) {
+      width = init.config.width;
+      numClasses = init.config.numClasses;
+      scheduleConfig = init.meta.schedule;
+    }
     const schedule = makeSchedule(scheduleConfig);
-    const model = new SimpleUNet({ width }, undefined, num(v.seed, 'seed', { int: true }));
-    const trainer = new Trainer(model, schedule, { images: data.images, count: data.count }, state ? {} : {
-      batchSize: num(v.batch, 'batch', { int: true, min: 1 }), lr: num(v.lr, 'lr', { min: 0 }),
-      totalSteps: num(v.steps, 'steps', { int: true, min: 1 }), seed: num(v.seed, 'seed', { int: true }), prediction: v.prediction,
+    const model = init ? new SimpleUNet(init.config, init.weights) : new SimpleUNet({ width, numClasses }, undefined, num(v.seed, 'seed', { int: true }));
+    const trainer = new Trainer(model, schedule, { images: data.images, labels: data.labels, count: data.count }, state ? {} : {
+      ...recipe, batchSize: num(v.batch, 'batch', { int: true, min: 1 }), lr: v.lr ? num(v.lr, 'lr', { min: 0 }) : recipe.lr,
+      warmupSteps: v.warmup ? num(v.warmup, 'warmup', { int: true, min: 0 }) : recipe.warmupSteps,
+      totalSteps: num(v.steps, 'steps', { int: true, min: 1 }), seed: num(v.seed, 'seed', { int: true }), prediction: init?.meta.prediction ?? v.prediction,
     }, state);
     const cfg = trainer.config;
     const command = `diffusion train ${args.join(' ')}`;
     const hardware = `${os.cpus()[0]?.model ?? 'cpu'} ×${os.cpus().length}, tfjs ${backend}`;
-    console.error(`SimpleUNet width ${width} (${model.numParams.toLocaleString('en-US')} params) on ${backend}; ${data.count} images from ${dir}; `
-      + `batch ${cfg.batchSize}, lr ${cfg.lr}, ${cfg.totalSteps} planned steps; ${state ? `resuming at step ${trainer.step}` : 'from scratch'}`);
+    console.error(`SimpleUNet width ${width} (${model.numParams.toLocaleString('en-US')} params${numClasses ? `, ${numClasses} classes` : ''}) on ${backend}; ${data.count} images from ${dir}; `
+      + `recipe ${v.recipe}: batch ${cfg.batchSize}, lr ${cfg.lr} (${cfg.lrSchedule}, warm-up ${cfg.warmupSteps}), loss ${cfg.lossWeight}, ${cfg.totalSteps} planned steps; `
+      + `${state ? `resuming at step ${trainer.step}` : init ? `fine-tuning ${v['init-from']}` : 'from scratch'}`);
 
     const record = (): TrainingRecord => ({
       steps: trainer.step, imagesSeen: trainer.imagesSeen, epochs: trainer.imagesSeen / data.count, batchSize: cfg.batchSize,
       finalLoss: trainer.losses.at(-1) ?? null, bestLoss: trainer.losses.length ? Math.min(...trainer.losses) : null,
-      wallTimeS: trainer.wallTimeS, hardware, command, recipe: { ...SEED_RECIPE, ...cfg }, lossCurve: 'loss.json',
+      wallTimeS: trainer.wallTimeS, hardware, command, recipe: { ...cfg }, lossCurve: 'loss.json',
     });
     const save = async () => {
       const st = await trainer.state();
