@@ -21,7 +21,7 @@ export default defineConfig({
   markdown: {
     remarkPlugins: [remarkMath],
     rehypePlugins: [rehypeKatex, [rehypeBaseLinks, { base }]],
-    shikiConfig: { theme: 'github-light-high-contrast' },
+    shikiConfig: { themes: { light: 'github-light-high-contrast', dark: 'github-dark-high-contrast' } },
   },
   vite: {
     build: { chunkSizeWarningLimit: 2000 },

@@ -41,15 +41,22 @@ export function loadUPlot(): Promise<typeof uPlotType> {
   return (uplot ??= import('uplot').then((m) => m.default));
 }
 
-/** Site colours for charts (kept in step with src/styles/global.css). */
+/** Whether the reader's system asks for dark colours (charts are drawn once, in the scheme of the moment). */
+export const prefersDark = () => typeof matchMedia === 'function' && matchMedia('(prefers-color-scheme: dark)').matches;
+
+/** Site colours for charts (kept in step with src/styles/global.css), light or dark as the page is. */
 export const CHART = {
   font: '12px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif',
   labelFont: '600 12px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif',
-  axis: '#555d68',
-  grid: 'rgba(0,0,0,0.07)',
-  blue: '#1f5fbf',
-  orange: '#c2570c',
-  grey: '#9aa3ae',
+  get axis() { return prefersDark() ? '#a9b1bc' : '#555d68'; },
+  get grid() { return prefersDark() ? 'rgba(255,255,255,0.10)' : 'rgba(0,0,0,0.07)'; },
+  get blue() { return prefersDark() ? '#7fb0ff' : '#1f5fbf'; },
+  get orange() { return prefersDark() ? '#f39a5c' : '#c2570c'; },
+  get grey() { return prefersDark() ? '#7d8794' : '#9aa3ae'; },
+  /** Plain text and strokes drawn on a chart panel. */
+  get ink() { return prefersDark() ? '#e4e7ec' : '#1d2127'; },
+  /** The panel behind a chart. */
+  get paper() { return prefersDark() ? '#11141a' : '#ffffff'; },
 };
 
 /** An axis in the site's style. */

@@ -190,3 +190,37 @@ export function extractExcerpt(source: string, q: ExcerptQuery, fileLabel = 'the
   }
   return { startLine: from + 1, endLine: to + 1, text: dedent(lines.slice(from, to + 1)) };
 }
+
+/**
+ * The same for Python (the PyTorch copy in scripts/torch/): `symbol` is a top-level `def` or
+ * `class` (with its decorators), up to the last non-blank line indented deeper than it; or
+ * `symbols`, several such blocks in a row (from the first one's start to the last one's end);
+ * `start` + `end` work as for TypeScript.
+ */
+export function extractPythonExcerpt(source: string, q: ExcerptQuery & { symbols?: string[] }, fileLabel = 'the file'): Excerpt {
+  const lines = source.replace(/\r\n?/g, '\n').split('\n');
+  const block = (name: string): [number, number] => {
+    const re = new RegExp(`^(async\\s+)?(def|class)\\s+${escapeRe(name)}\\b`);
+    const decl = lines.findIndex((l) => re.test(l));
+    if (decl < 0) throw new Error(`SourceExcerpt: no top-level def or class "${name}" in ${fileLabel}`);
+    let from = decl;
+    while (from > 0 && lines[from - 1]!.startsWith('@')) from--;
+    let to = decl;
+    for (let i = decl + 1; i < lines.length; i++) {
+      const l = lines[i]!;
+      if (l.trim() === '') continue;
+      if (/^\s/.test(l)) to = i;
+      else break;
+    }
+    return [from, to];
+  };
+  const names = q.symbols ?? (q.symbol ? [q.symbol] : []);
+  if (names.length) {
+    const spans = names.map(block);
+    const from = Math.min(...spans.map((s) => s[0]));
+    const to = Math.max(...spans.map((s) => s[1]));
+    return { startLine: from + 1, endLine: to + 1, text: dedent(lines.slice(from, to + 1)) };
+  }
+  if (q.start && q.end) return extractExcerpt(source, q, fileLabel);
+  throw new Error('SourceExcerpt: for Python give `symbol`, `symbols`, or `start` and `end`');
+}
