@@ -190,6 +190,30 @@ test.describe('model demos', () => {
     expect(errors).toEqual([]);
   });
 
+  test('guidance demo: one class and noise at four scales; w changes the images, the rows are real images', async ({ page }) => {
+    test.setTimeout(180_000);
+    const errors = watchConsole(page);
+    await page.goto('/');
+    const demo = page.locator('guidance-demo');
+    await demo.scrollIntoViewIfNeeded();
+    await demo.locator('button[data-action=run]').click();
+    await expect(demo).toHaveAttribute('data-state', 'done', { timeout: 150_000 });
+    const scales = (await demo.getAttribute('data-scales'))!.split(',');
+    const rows: number[][] = [];
+    for (const w of scales) {
+      const { stats } = await canvasStats(demo, `[data-grid="${w}"] canvas`);
+      expect(stats.length).toBeGreaterThan(0);
+      for (const st of stats) expect(st.std, `w = ${w}: not blank`).toBeGreaterThan(8);
+      rows.push(await demo.locator(`[data-grid="${w}"] canvas`).first().evaluate((c) => [...(c as HTMLCanvasElement).getContext('2d')!.getImageData(0, 0, 32, 32).data]));
+    }
+    // Same noise, different w: the first and last rows' first images differ.
+    const diff = rows[0].reduce((a, v, i) => a + Math.abs(v - rows.at(-1)![i]), 0) / rows[0].length;
+    console.log(`guidance demo: mean |Δ| between w = ${scales[0]} and w = ${scales.at(-1)}: ${diff.toFixed(1)} levels`);
+    expect(diff).toBeGreaterThan(3);
+    await demo.screenshot({ path: `${SHOTS}/demo-guidance.png` });
+    expect(errors).toEqual([]);
+  });
+
   test('class picker: the ten-class view draws a row per class; an unconditional model cannot be asked for a class', async ({ page }) => {
     test.setTimeout(180_000);
     const errors = watchConsole(page);

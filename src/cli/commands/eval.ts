@@ -456,11 +456,16 @@ export const evalCommand: Command = {
     const trained = new SimpleUNet(w.config, w.weights);
     const rows: EvalResult[] = [];
     const only = v.rows ? new Set(v.rows.split(',').map((s) => s.trim())) : null;
-    const previous = only && fs.existsSync(v['out-json']!) ? (JSON.parse(fs.readFileSync(v['out-json']!, 'utf8')) as QualityDoc).rows : [];
+    // --rows: rows not rerun keep their previous result only if it still holds: the same weights,
+    // or a row that does not depend on them (the untrained network, the training images).
+    const prevDoc = only && fs.existsSync(v['out-json']!) ? JSON.parse(fs.readFileSync(v['out-json']!, 'utf8')) as QualityDoc : null;
+    const sameWeights = prevDoc?.weights.manifestSha256 === manifestSha && prevDoc?.weights.path === v.weights;
     for (const row of tableRows(n, nDdpm, w.config.numClasses ? guidanceArg : undefined)) {
       if (only && !only.has(row.id)) {
-        const old = previous.find((r) => r.id === row.id);
-        if (old) rows.push(old);
+        const old = prevDoc?.rows.find((r) => r.id === row.id);
+        const prevWidth = prevDoc?.weights.width;
+        const independent = row.kind === 'train' || (row.kind === 'random' && prevWidth === w.config.width);
+        if (old && (sameWeights || independent)) rows.push(old);
         continue;
       }
       console.error(`\n== ${row.label} (N ${row.n})`);
