@@ -35,12 +35,18 @@ import { generate } from '../src/core/generate.ts';
 import { RECOMMENDED_SAMPLING, type SamplerName } from '../src/core/samplers.ts';
 import { toNHWCFloat } from '../src/core/data/cifar.ts';
 import { swd } from '../src/core/metrics/swd.ts';
+import { accuracy } from '../src/core/metrics/classifier.ts';
+import { conditionedDenoiser, RECOMMENDED_GUIDANCE } from '../src/core/guidance.ts';
+import { balancedLabels } from '../src/cli/commands/eval.ts';
+import { DEFAULT_CLASSIFIER, loadClassifierDir } from '../src/cli/commands/classifier-train.ts';
 import { channelStats, quantize8, CIFAR_TRAIN_STATS } from '../src/core/metrics/image-stats.ts';
 
 const N = 32;
 const MEAN_TOL = 0.08;
 const STD_TOL = 0.08;
 const MIN_GAP_CLOSED = 0.4;
+/** Guided samples of a class-conditional model in the class asked for, by the project's classifier (chance 0.1). */
+const MIN_CLASS_ACCURACY = 0.3;
 const MODELS = { small: 'simple-unet-small', full: 'simple-unet' } as const;
 
 let dataDir: string | null = null;
@@ -48,8 +54,10 @@ try {
   dataDir = resolveCifarDir();
 } catch { /* no CIFAR-10 here: the SWD test skips */ }
 
+/** The page's default: a conditional model asks for classes i mod 10 with the recommended guidance. */
 async function sample(model: SimpleUNet, steps: number, sampler: SamplerName = RECOMMENDED_SAMPLING.sampler): Promise<Float32Array> {
-  const out = await generate((x, t) => model.forward(x, t), makeSchedule(), { ...RECOMMENDED_SAMPLING, sampler, steps, n: N, seed: 0 });
+  const c = model.config.numClasses ? { labels: balancedLabels(N), guidance: RECOMMENDED_GUIDANCE } : {};
+  const out = await generate(conditionedDenoiser(model, N, c), makeSchedule(), { ...RECOMMENDED_SAMPLING, sampler, steps, n: N, seed: 0 });
   const x = (await out.data()) as Float32Array;
   out.dispose();
   return quantize8(x);
@@ -109,5 +117,17 @@ for (const [id, folder] of Object.entries(MODELS) as [keyof typeof MODELS, strin
       + `${seedClosed === null ? '' : ` (seed loop ${(100 * seedClosed).toFixed(0)}%)`}, samples/untrained ${(trained / random).toFixed(2)}`);
     if (seedClosed !== null) assert.ok(seedClosed < MIN_GAP_CLOSED, `the bar does not separate: the seed loop closes ${(100 * seedClosed).toFixed(0)}% too`);
     assert.ok(closed >= MIN_GAP_CLOSED, `SWD ${trained.toFixed(1)} closes only ${(100 * closed).toFixed(0)}% of the gap from untrained (${random.toFixed(1)}) to real images (${floor.toFixed(1)})`);
+  });
+
+  const conditional = haveWeights && loadWeightsPath(WEIGHTS).config.numClasses > 0;
+  test(`${id}: guided samples (w ${RECOMMENDED_GUIDANCE}) land in the class asked for at least ${100 * MIN_CLASS_ACCURACY}% of the time (chance 10%)`, { skip: conditional ? false : 'unconditional weights' }, async () => {
+    await useBackend('wasm');
+    assert.ok(samples, 'the first test did not produce samples');
+    const c = loadClassifierDir(path.join(ROOT, DEFAULT_CLASSIFIER));
+    const { logits } = await c.model.embed(samples!, N);
+    c.model.dispose();
+    const acc = accuracy(logits, balancedLabels(N));
+    console.log(`# ${id}: ${(100 * acc).toFixed(1)}% of ${N} guided samples classified as the class asked for`);
+    assert.ok(acc >= MIN_CLASS_ACCURACY, `only ${(100 * acc).toFixed(1)}% in the class asked for`);
   });
 }
