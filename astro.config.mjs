@@ -24,6 +24,9 @@ export default defineConfig({
     shikiConfig: { themes: { light: 'github-light-high-contrast', dark: 'github-dark-high-contrast' } },
   },
   vite: {
+    // Quiet builds: warnings and errors only (Vite would list every chunk of every worker bundle);
+    // BUILD_VERBOSE=1 brings the lists back.
+    logLevel: process.env.BUILD_VERBOSE ? 'info' : 'warn',
     build: { chunkSizeWarningLimit: 2000 },
     optimizeDeps: { exclude: ['@tensorflow/tfjs-backend-wasm'] },
   },
