@@ -176,3 +176,45 @@ test('a link with the generator\'s settings reproduces the golden samples, and c
   await expect(demo.locator('input[name=steps]')).not.toHaveValue('-5');
   errors.check();
 });
+
+test('dark colour scheme: the loaded demos (charts, heatmap, forward, generator after a run) pass axe and are drawn dark', async ({ page }) => {
+  test.setTimeout(240_000);
+  const errors = collectConsoleErrors(page, { ignore: [/Failed to load resource/] });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.goto('/');
+  const forward = page.locator('forward-demo');
+  await forward.scrollIntoViewIfNeeded();
+  await expect(forward).toHaveAttribute('data-rendered', /\|/, { timeout: 30_000 });
+  const sched = page.locator('schedule-demo');
+  await sched.scrollIntoViewIfNeeded();
+  await expect(sched.locator('.uplot')).toHaveAttribute('data-quantity', /./, { timeout: 30_000 });
+  const emb = page.locator('time-embedding-demo');
+  await emb.scrollIntoViewIfNeeded();
+  await expect(emb).toHaveAttribute('data-ready', 'true', { timeout: 30_000 });
+  const loss = page.locator('loss-curve');
+  await loss.scrollIntoViewIfNeeded();
+  await expect(loss).toHaveAttribute('data-state', /ready|missing/, { timeout: 30_000 });
+  const gen = page.locator('generate-demo');
+  await gen.scrollIntoViewIfNeeded();
+  await gen.locator('select[name=backend]').selectOption('wasm');
+  await gen.locator('input[name=steps]').fill('3');
+  await gen.locator('select[name=n]').selectOption('4');
+  await gen.locator('button[data-action=generate]').click();
+  await expect(gen).toHaveAttribute('data-state', 'done', { timeout: 120_000 });
+  const r = await new AxeBuilder({ page })
+    .include('forward-demo').include('schedule-demo').include('time-embedding-demo').include('loss-curve').include('generate-demo')
+    .withTags(['wcag2a', 'wcag2aa'])
+    .analyze();
+  expect(r.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`)).toEqual([]);
+  // The heatmap's panel is painted dark (its corner pixel), not left white.
+  const corner = await emb.locator('canvas').first().evaluate((c: HTMLCanvasElement) => Array.from(c.getContext('2d')!.getImageData(1, 1, 1, 1).data));
+  expect(corner[0]! + corner[1]! + corner[2]!, `heatmap background ${corner}`).toBeLessThan(200);
+  await gen.screenshot({ path: `${SHOTS}/reading-generate-dark.png` });
+  errors.check();
+});
+
+test('the 404 page lists every docs page', async ({ page }) => {
+  await page.goto('/no/such/page/');
+  await expect(page.locator('h1')).toHaveText('Page not found');
+  for (const d of DOCS) await expect(page.locator(`main a[href$="${d}"]`)).toHaveCount(1);
+});
