@@ -106,3 +106,15 @@ test('the prose filter keeps text and drops expressions, math and components', (
   assert.ok(!t.includes('9.9'));
   assert.ok(t.includes('KID 1.5'));
 });
+
+test('no MDX expression sits inside math, where it would print as TeX instead of its value', () => {
+  const src = fs.readFileSync(ARTICLE, 'utf8');
+  const names = [...src.matchAll(/^export const (\w+)/gm)].map((m) => m[1]!);
+  assert.ok(names.includes('facts'));
+  const re = new RegExp(`\\{\\s*(${names.join('|')})\\b`);
+  const bad: string[] = [];
+  for (const m of src.replace(/^---\n[\s\S]*?\n---\n/, '').replace(/^(import|export) .*$/gm, '').matchAll(/\$\$[\s\S]*?\$\$|\$[^$\n]*\$/g)) {
+    if (re.test(m[0])) bad.push(m[0]);
+  }
+  assert.deepEqual(bad, []);
+});
