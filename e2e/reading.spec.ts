@@ -218,3 +218,20 @@ test('the 404 page lists every docs page', async ({ page }) => {
   await expect(page.locator('h1')).toHaveText('Page not found');
   for (const d of DOCS) await expect(page.locator(`main a[href$="${d}"]`)).toHaveCount(1);
 });
+
+test('the other demos read their settings from the address too (forward t and schedule, comparison and guidance seeds)', async ({ page }) => {
+  await page.goto('/?t=123&schedule=cosine&compare-seed=42&guide-seed=9&guide-class=2');
+  await expect(page.locator('forward-demo input.t')).toHaveValue('123');
+  await expect(page.locator('forward-demo fieldset.sched input[value=cosine]')).toBeChecked();
+  await expect(page.locator('sampler-compare input[name=seed]')).toHaveValue('42');
+  await expect(page.locator('guidance-demo input[name=seed]')).toHaveValue('9');
+  await expect(page.locator('guidance-demo select[name=cls]')).toHaveValue('2');
+  // Moving the forward slider writes t back.
+  const slider = page.locator('forward-demo input.t');
+  await slider.scrollIntoViewIfNeeded();
+  await expect(slider).toBeEnabled({ timeout: 30_000 });
+  await slider.fill('300');
+  await slider.dispatchEvent('change');
+  await expect.poll(() => new URL(page.url()).searchParams.get('t')).toBe('300');
+  expect(new URL(page.url()).searchParams.get('compare-seed')).toBe('42');
+});
