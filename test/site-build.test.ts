@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { extractExcerpt, lineDepths } from '../src/components/lib/source-excerpt.ts';
+import { extractExcerpt, extractPythonExcerpt, lineDepths } from '../src/components/lib/source-excerpt.ts';
 import { readWeightsInfo } from '../src/components/lib/weights-info.ts';
 import rehypeBaseLinks from '../src/markdown/rehype-base-links.mjs';
 
@@ -120,4 +120,32 @@ test('rehypeBaseLinks prefixes root-relative links only', () => {
   const root = { type: 'root', children: [{ type: 'element', tagName: 'a', properties: { href: '/docs/' }, children: [] }] };
   rehypeBaseLinks({ base: '/' })(root);
   assert.equal((root.children[0]!.properties as { href: string }).href, '/docs/');
+});
+
+const PY = `import math
+
+
+@torch.no_grad()
+def alpha(x):
+    """Doc."""
+    if x:
+
+        return 1
+    return 2
+
+
+class Beta(nn.Module):
+    def forward(self, x):
+        return x
+# trailing comment
+`;
+
+test('extractPythonExcerpt: a def with its decorator to its last indented line; several blocks in a row', () => {
+  const a = extractPythonExcerpt(PY, { symbol: 'alpha' });
+  assert.deepEqual([a.startLine, a.endLine], [4, 10]);
+  assert.ok(a.text.startsWith('@torch.no_grad()\ndef alpha(x):'));
+  assert.ok(a.text.endsWith('    return 2'));
+  const both = extractPythonExcerpt(PY, { symbols: ['alpha', 'Beta'] });
+  assert.deepEqual([both.startLine, both.endLine], [4, 15]);
+  assert.throws(() => extractPythonExcerpt(PY, { symbol: 'gamma' }), /no top-level def or class "gamma"/);
 });
