@@ -38,6 +38,7 @@ import { encodeCheckpoint, decodeCheckpoint } from '../core/checkpoint.ts';
 import { encodeWeights, modelTensors, MANIFEST_FILE, shardPaths, type TrainingRecord, type WeightsManifest } from '../core/weights/format.ts';
 import { generate, toRGBA } from '../core/generate.ts';
 import { conditionedDenoiser, RECOMMENDED_GUIDANCE } from '../core/guidance.ts';
+import { RECOMMENDED_SAMPLING } from '../core/samplers.ts';
 import { loadProjectWeights } from '../core/weights/load-any.ts';
 import { IMAGE_BYTES, toRGBA as cifarRGBA } from '../core/data/cifar.ts';
 import { DATA_MANIFEST } from '../components/lib/site.ts';
@@ -343,7 +344,8 @@ function sampleConditioning(s: Session) {
 
 async function sampleEma(s: Session): Promise<Uint8ClampedArray> {
   const out = await generate(conditionedDenoiser(s.model, SAMPLE_N, sampleConditioning(s), s.trainer.emaParams), s.schedule, {
-    sampler: 'ddim', steps: SAMPLE_STEPS, n: SAMPLE_N, seed: SAMPLE_SEED, prediction: s.trainer.config.prediction,
+    // η = 1, the page's setting: fresh noise each step hides a young network's grain (same seed, so frames compare).
+    sampler: 'ddim', steps: SAMPLE_STEPS, eta: RECOMMENDED_SAMPLING.eta, n: SAMPLE_N, seed: SAMPLE_SEED, prediction: s.trainer.config.prediction,
   });
   try {
     return toRGBA((await out.data()) as Float32Array, SAMPLE_N);
