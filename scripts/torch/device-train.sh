@@ -11,7 +11,10 @@
 #      command: bash scripts/torch/device-train.sh     carry: [".device"]     timeout_s: 600
 #    Env: STEPS (default 7820), BUDGET (training seconds, default 420), WIDTH (default 1), DEVICE,
 #    INIT_FROM (a narrower run's checkpoint to widen and start from, e.g. a copy of
-#    runs/simple-unet-small/ckpt.pt put in .device/, 25 MB: see train.py --init-from).
+#    runs/simple-unet-small/ckpt.pt put in .device/, 25 MB: see train.py --init-from),
+#    NPROC (processes; default: every GPU the machine has, 1 on the CPU), BATCH (global, default 128).
+#    With more than one GPU it runs train.py under torchrun (DDP, nccl, one GPU per process): the
+#    same recipe, --batch split across the GPUs (see train.py's docstring).
 # 3. Back here, with the folder the call's files were copied to:
 #      bash scripts/torch/device-train.sh --assemble FILES_AT runs/simple-unet
 #      node bin/diffusion.mjs import runs/simple-unet/slim.pt --out public/weights/simple-unet --float16
@@ -34,6 +37,11 @@ BUDGET=${BUDGET:-420}
 WIDTH=${WIDTH:-1}
 DEVICE=${DEVICE:-cuda}  # DEVICE=cpu WIDTH=0.125 STEPS=3 tries the whole path on any machine
 PY=${PY:-python3}  # on the lent machine, the python3 that holds PyTorch
+BATCH=${BATCH:-128}
+if [[ -z ${NPROC:-} ]]; then
+  NPROC=1
+  [[ $DEVICE == cuda* ]] && NPROC=$("$PY" -c 'import torch; print(max(1, torch.cuda.device_count()))')
+fi
 TAR=.device/cifar-10-train-jpeg.tar.gz
 [[ -f $TAR ]] || { echo "missing $TAR: see step 1 at the top of this script" >&2; exit 2; }
 export PYTHONUNBUFFERED=1
@@ -45,7 +53,11 @@ rm -rf "$run"
 # The commands list in the checkpoint records this exact invocation (it is what the weights' record shows).
 init=()
 [[ -n ${INIT_FROM:-} ]] && init=(--init-from "$INIT_FROM")
-"$PY" scripts/torch/train.py --device "$DEVICE" --width "$WIDTH" --steps "$STEPS" --jpeg-tar "$TAR" \
+launch=("$PY")
+# torchrun.py is torchrun itself, made to start on PyTorch 1.13 with Python 3.11 (see the file).
+((NPROC > 1)) && launch=("$PY" scripts/torch/torchrun.py --standalone --nproc_per_node "$NPROC")
+echo "processes: $NPROC (global batch $BATCH)"
+"${launch[@]}" scripts/torch/train.py --device "$DEVICE" --width "$WIDTH" --steps "$STEPS" --batch "$BATCH" --jpeg-tar "$TAR" \
   --name simple-unet --out "$run" --time-budget "$BUDGET" --log-every 100 --ckpt-every 1000000 "${init[@]}" \
   2>&1 | tee "$OUT/train.log"
 "$PY" scripts/torch/slim_ckpt.py "$run/ckpt.pt" /tmp/slim.pt | tee -a "$OUT/train.log"

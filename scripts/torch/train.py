@@ -26,6 +26,36 @@ SIGTERM or SIGINT) and appends one row per step to <out>/loss.csv.
 --init-from starts a wider network from a narrower run's EMA weights, widened so it computes
 the same function (widen.py); the checkpoint keeps that run's record under "warm_start", and
 this run's own counters (steps, images, loss curve) start at zero.
+
+Many processes (DistributedDataParallel). Run as one process, the script is exactly what it was
+(same random numbers, same weights, bit for bit). Under torchrun with a world size above 1 it
+trains one model with DDP, on the CPU (gloo) or one GPU per process (nccl, with --device cuda),
+the backend chosen from the device:
+    torchrun --standalone --nproc_per_node 8 scripts/torch/train.py --device cuda --width 1 ...
+    torchrun --nnodes 2 --nproc_per_node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29500 \
+        scripts/torch/train.py --device cuda ...           (the same command on every node)
+The recipe means the same at any world size:
+  * --batch is the global batch. Every rank holds the same epoch permutation (one numpy stream
+    seeded by --seed) and takes its contiguous slice of each global batch (sizes differ by at most
+    one; the last partial batch is split the same way), so an epoch shows every image once.
+  * Flips, timesteps, noise and label dropout are drawn for the WHOLE global batch on every rank,
+    from one torch generator that all ranks share (seeded like the single-process run), and each
+    rank keeps its slice. Every image of a step therefore gets its own random numbers, and they do
+    not depend on the world size: N ranks with --dropout 0 take the same steps as one process, up
+    to float rounding (scripts/torch/test_distributed.py checks it). Drawing the global batch costs
+    ~13 ms per 128 images on one CPU core, small next to a step.
+  * Dropout inside the network (nn.Dropout(0.1), the default generator) is seeded per rank from
+    (--seed, rank), so ranks drop different units; its state is saved per rank and restored when
+    the world size is unchanged, reseeded from (--seed, rank, step) when it changes.
+  * Each rank's loss is its samples' weighted sum times world_size / global_batch; DDP averages
+    gradients over ranks, so the averaged gradient is the global batch's mean gradient even when
+    ranks hold unequal counts. Clipping then sees the global norm, every rank takes the same AdamW
+    step and keeps the same EMA (checked at every checkpoint).
+  * Rank 0 alone writes the checkpoint, loss.csv and the log; the checkpoint holds the unwrapped
+    model's state_dict (no "module." prefix), the shared generator's state as torch_rng_state, the
+    world size, backend and devices (hardware, and "distributed"), so --resume works at any world
+    size, 8 GPUs -> 1 CPU and back. With several nodes, rank 0 reads the checkpoint and sends it to
+    the others; every node needs the data (--data or --jpeg-tar).
 """
 
 import argparse
@@ -187,6 +217,84 @@ def fmt_time(s):
     return f"{s // 3600}h{(s % 3600) // 60:02d}m{s % 60:02d}s"
 
 
+def synthetic_data(n):
+    """n random uint8 images with labels i mod 10: a stand-in for CIFAR-10 in tests."""
+    rs = np.random.RandomState(1234)
+    return rs.randint(0, 256, size=(n, 3, 32, 32)).astype(np.uint8), (np.arange(n) % 10).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------
+# Distributed (torchrun)
+
+
+def dist_init(device):
+    """None outside torchrun (or at world size 1): the single-process path, unchanged. Else joins
+    the process group (gloo on the CPU, nccl with one GPU per process) and returns its facts."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return None
+    import torch.distributed as dist
+    rank = int(os.environ["RANK"])
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            sys.exit("--device cuda: no CUDA device visible to PyTorch")
+        dev = torch.device("cuda", local_rank)
+        torch.cuda.set_device(dev)
+        backend = "nccl"
+    elif dev.type == "cpu":
+        backend = "gloo"
+    else:
+        sys.exit(f"--device {device}: distributed training supports cpu (gloo) and cuda (nccl)")
+    dist.init_process_group(backend)
+    return {"dist": dist, "rank": rank, "world": world, "local_rank": local_rank,
+            "local_world": local_world, "backend": backend, "dev": dev}
+
+
+def shard(n, world, rank):
+    """[lo, hi) of rank's contiguous slice of n items; slice sizes differ by at most one."""
+    base, extra = divmod(n, world)
+    lo = rank * base + min(rank, extra)
+    return lo, lo + base + (1 if rank < extra else 0)
+
+
+def rank_seed(seed, rank, step=0):
+    """The seed of a rank's own generator (dropout), from (seed, rank, step)."""
+    return int(np.random.SeedSequence([seed, rank, step]).generate_state(1)[0])
+
+
+def from_rank0(ddp, fn):
+    """fn() on rank 0 only, its result sent to every rank (an exit on rank 0 exits every rank)."""
+    if ddp is None:
+        return fn()
+    box = [None]
+    if ddp["rank"] == 0:
+        try:
+            box = [("ok", fn())]
+        except SystemExit as e:
+            box = [("exit", e.code)]
+    ddp["dist"].broadcast_object_list(box, src=0)
+    kind, val = box[0]
+    if kind == "exit":
+        sys.exit(val if ddp["rank"] == 0 else 1)
+    return val
+
+
+def all_gather(ddp, obj):
+    out = [None] * ddp["world"]
+    ddp["dist"].all_gather_object(out, obj)
+    return out
+
+
+def checksum(module):
+    """Float64 sums of a module's parameters: equal on every rank when the replicas are equal."""
+    with torch.no_grad():
+        ps = [p.detach().double() for p in module.parameters()]
+        return (float(sum(p.sum() for p in ps)), float(sum((p * p).sum() for p in ps)))
+
+
 # ----------------------------------------------------------------------------
 
 
@@ -237,6 +345,8 @@ def init_weights(path, width, num_classes, seed):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--synthetic", type=int, default=None, metavar="N",
+                    help="N random images instead of CIFAR-10 (tests; labels i mod 10)")
     ap.add_argument("--data", default=DEFAULT_DATA,
                     help="directory with data_batch_1..5.bin (default: ../shared/data/cifar-10-batches-bin "
                          "from the repository root)")
@@ -258,7 +368,12 @@ def main():
                     help="probability of replacing a label by 'no class' (classifier-free guidance)")
     ap.add_argument("--ema-decay", type=float, default=0.999)
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    ap.add_argument("--device", default="cpu", help="torch device for the model and its arithmetic (cpu, cuda)")
+    ap.add_argument("--device", default="cpu",
+                    help="torch device for the model and its arithmetic (cpu, cuda, auto); under torchrun "
+                         "cuda means one GPU per process (LOCAL_RANK)")
+    ap.add_argument("--dropout", type=float, default=None,
+                    help="the network's dropout probability (default: its own, 0.1); 0 makes runs at "
+                         "different world sizes take the same steps")
     ap.add_argument("--time-budget", type=float, default=None,
                     help="seconds of training in this invocation; stop cleanly and checkpoint")
     ap.add_argument("--stop-after", type=int, default=None,
@@ -283,12 +398,21 @@ def main():
     rc["p_uncond"] = args.p_uncond if rc["cond"] else 0.0
     rc["recipe"] = args.recipe
     num_classes = NUM_CLASSES_CIFAR if rc["cond"] else 0
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+
+    ddp = dist_init(args.device)
+    rank, world = (ddp["rank"], ddp["world"]) if ddp else (0, 1)
+    is0 = rank == 0
+    if args.batch < world:
+        sys.exit(f"--batch {args.batch} (the global batch) is smaller than the world size {world}")
 
     if args.threads:
         torch.set_num_threads(args.threads)
     name = args.name or f"simple_unet_w{args.width:g}"
     out = args.out or os.path.join(REPO, "runs", name)
-    os.makedirs(out, exist_ok=True)
+    if is0:
+        os.makedirs(out, exist_ok=True)
     ckpt_path = os.path.join(out, "ckpt.pt")
     csv_path = os.path.join(out, "loss.csv")
 
@@ -299,22 +423,27 @@ def main():
         if stop["signal"] is not None:  # second signal: give up immediately
             raise KeyboardInterrupt
         stop["signal"] = signum
-        print(f"\nsignal {signum}: stopping after this step", flush=True)
+        if is0:
+            print(f"\nsignal {signum}: stopping after this step", flush=True)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
     t_load = time.time()
-    if args.jpeg_tar:
+    if args.synthetic:
+        images, labels = synthetic_data(args.synthetic)
+        source = f"synthetic:{args.synthetic}"
+    elif args.jpeg_tar:
         images, labels = load_cifar_jpeg_tar(args.jpeg_tar)
         source = os.path.abspath(args.jpeg_tar)
     else:
         images, labels = load_cifar_bin(args.data)
         source = os.path.abspath(args.data)
     n_images = images.shape[0]
-    print(f"loaded {n_images} images from {source} in {time.time() - t_load:.1f}s", flush=True)
+    if is0:
+        print(f"loaded {n_images} images from {source} in {time.time() - t_load:.1f}s", flush=True)
 
-    dev = torch.device(args.device)
+    dev = ddp["dev"] if ddp else torch.device(args.device)
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             sys.exit("--device cuda: no CUDA device visible to PyTorch")
@@ -322,7 +451,18 @@ def main():
 
     torch.manual_seed(args.seed)
     model = SimpleUNet(args.width, num_classes=num_classes)  # initialised on the CPU (same weights for every device), then moved
+    if args.dropout is not None:
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.Dropout):
+                mod.p = args.dropout
     model.to(dev)
+    gen = None  # single process: every draw from the default generator, as always
+    if ddp:
+        # The data's random numbers: one stream shared by all ranks, in the state the single-process
+        # run would have here. The default generator becomes this rank's own (dropout).
+        gen = torch.Generator()
+        gen.set_state(torch.get_rng_state())
+        torch.manual_seed(rank_seed(args.seed, rank))
     ema = copy.deepcopy(model)
     for p in ema.parameters():
         p.requires_grad_(False)
@@ -347,10 +487,18 @@ def main():
 
     if args.resume and args.init_from:
         sys.exit("--init-from starts a new run; it cannot be combined with --resume")
+
+    def read_ckpt():
+        if args.resume:
+            if not os.path.exists(ckpt_path):
+                sys.exit(f"--resume: {ckpt_path} not found")
+            return torch.load(ckpt_path, map_location=dev if ddp is None else "cpu")
+        if os.path.exists(ckpt_path):
+            sys.exit(f"{ckpt_path} exists; pass --resume or choose another --out")
+        return None
+
+    ck = from_rank0(ddp, read_ckpt)  # with several ranks, rank 0 reads it and sends it
     if args.resume:
-        if not os.path.exists(ckpt_path):
-            sys.exit(f"--resume: {ckpt_path} not found")
-        ck = torch.load(ckpt_path, map_location=dev)
         if float(ck["model_config"]["width"]) != args.width:
             sys.exit(f"--resume: checkpoint width {ck['model_config']['width']} != --width {args.width}")
         if int(ck["model_config"].get("num_classes", 0)) != num_classes:
@@ -363,7 +511,16 @@ def main():
         images_seen = int(ck["images_seen"])
         train_losses = list(ck["train_losses"])
         wall_prev = float(ck["wall_time_s"])
-        torch.set_rng_state(ck["torch_rng_state"].cpu())
+        if ddp is None:
+            torch.set_rng_state(ck["torch_rng_state"].cpu())
+        else:
+            gen.set_state(ck["torch_rng_state"].cpu())
+            prev = ck.get("distributed") or {}
+            states = prev.get("rank_rng_states")
+            if states is not None and len(states) == world:
+                torch.set_rng_state(states[rank].cpu())
+            else:  # another world size (or a single-process checkpoint): fresh per-rank streams
+                torch.manual_seed(rank_seed(args.seed, rank, step))
         st = ck["numpy_rng_state"]
         np_rng.set_state((st[0], np.array(st[1], dtype=np.uint32), st[2], st[3], st[4]))
         perm = np.asarray(ck["data_order"]["perm"])
@@ -371,18 +528,28 @@ def main():
         commands = list(ck.get("commands", []))
         hardware_history = list(ck.get("hardware_history", []))
         warm_start = ck.get("warm_start")
-        truncate_csv(csv_path, step)
-        print(f"resumed from {ckpt_path} at step {step} ({images_seen} images seen)", flush=True)
-    elif os.path.exists(ckpt_path):
-        sys.exit(f"{ckpt_path} exists; pass --resume or choose another --out")
+        if is0:
+            truncate_csv(csv_path, step)
+            prev_world = (ck.get("distributed") or {}).get("world_size", 1)
+            print(f"resumed from {ckpt_path} at step {step} ({images_seen} images seen)"
+                  + (f"; world size {prev_world} -> {world}" if prev_world != world else ""), flush=True)
+    del ck
     if args.init_from:
-        warm_start, init_sd = init_weights(args.init_from, args.width, num_classes, args.seed)
+        warm_start, init_sd = from_rank0(
+            ddp, lambda: init_weights(args.init_from, args.width, num_classes, args.seed))
         model.load_state_dict(init_sd)
         ema.load_state_dict(init_sd)
-        print(f"initialised from {args.init_from}: {warm_start['method']}", flush=True)
-    commands.append(list(sys.argv))
+        if is0:
+            print(f"initialised from {args.init_from}: {warm_start['method']}", flush=True)
+    if ddp:
+        # What was run: torchrun's own arguments are not visible here; this names the same layout.
+        nodes = max(1, world // ddp["local_world"])
+        commands.append(["torchrun", f"--nnodes={nodes}", f"--nproc_per_node={ddp['local_world']}"]
+                        + list(sys.argv))
+    else:
+        commands.append(list(sys.argv))
 
-    if not os.path.exists(csv_path) or not args.resume:
+    if is0 and (not os.path.exists(csv_path) or not args.resume):
         with open(csv_path, "w") as f:
             f.write(CSV_HEADER)
 
@@ -390,11 +557,48 @@ def main():
                 "torch": str(torch.__version__)}
     if dev.type == "cuda":
         hardware["gpu"] = torch.cuda.get_device_name(dev)
+    hardware["world_size"] = world
+    distributed = None
+    if ddp:
+        import socket
+        me = {"rank": rank, "host": socket.gethostname(), "device": str(dev), "threads": torch.get_num_threads(),
+              "name": hardware.get("gpu") or hardware["cpu"]}
+        devices = all_gather(ddp, me)
+        hosts = sorted({d["host"] for d in devices})
+        names = sorted({d["name"] for d in devices})
+        where = f"{world} DDP processes" + (f" on {len(hosts)} nodes" if len(hosts) > 1 else "") + f", {ddp['backend']}"
+        if dev.type == "cuda":
+            hardware["gpu"] = f"{world} × {' + '.join(names)} ({where})"
+        else:
+            hardware["cpu"] = f"{' + '.join(names)} ({where})"
+        hardware.update({"backend": ddp["backend"], "nodes": len(hosts), "devices": devices})
+        distributed = {"world_size": world, "backend": ddp["backend"], "nodes": len(hosts),
+                       "rng": "data: one generator shared by all ranks, global batch drawn, sliced per rank "
+                              "(torch_rng_state); dropout: per rank (rank_rng_states)"}
     hardware_history.append(dict(hardware, from_step=step))
-    print(f"width {args.width:g} channels {model.channels} params {count_params(model):,}; "
-          f"threads {hardware['threads']}; cpu {hardware['cpu']}", flush=True)
+    if is0:
+        print(f"width {args.width:g} channels {model.channels} params {count_params(model):,}; "
+              f"threads {hardware['threads']}; cpu {hardware['cpu']}"
+              + (f"; gpu {hardware['gpu']}" if "gpu" in hardware else ""), flush=True)
+
+    net = model
+    if ddp:
+        from torch.nn.parallel import DistributedDataParallel
+        net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
 
     def checkpoint(wall_total):
+        extra = {}
+        if ddp:
+            # Every rank takes part: its dropout stream, and a check that the replicas agree.
+            rngs = all_gather(ddp, torch.get_rng_state())
+            sums = all_gather(ddp, (checksum(model), checksum(ema)))
+            same = all(s == sums[0] for s in sums)
+            if is0 and not same:
+                print(f"warning: replicas differ at step {step}: {sums}", flush=True)
+            extra["distributed"] = dict(distributed, rank_rng_states=rngs, replicas_identical=same,
+                                        checked_at_step=step)
+        if not is0:
+            return
         atomic_save({
             # CPU copies: the file loads anywhere, and the project's importer sees plain CPU storages.
             "model_state_dict": to_cpu(model.state_dict()),
@@ -415,7 +619,8 @@ def main():
                              "num_classes": num_classes, "p_uncond": rc["p_uncond"],
                              "planned_steps": args.steps, "seed": args.seed,
                              "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-6,
-                             "grad_clip": 1.0, "data": source},
+                             "grad_clip": 1.0, "data": source,
+                             "dropout": args.dropout if args.dropout is not None else 0.1},
             "step": step,
             "images_seen": images_seen,
             "epoch": images_seen / n_images,
@@ -424,12 +629,13 @@ def main():
             "hardware": hardware,
             "hardware_history": hardware_history,
             "warm_start": warm_start,
-            "command": list(sys.argv),
+            "command": commands[-1],  # this invocation (torchrun's layout named under DDP)
             "commands": commands,
-            "torch_rng_state": torch.get_rng_state(),
+            "torch_rng_state": torch.get_rng_state() if gen is None else gen.get_state(),
             # Plain Python values only, so the project's safe unpickler can read the file.
             "numpy_rng_state": (lambda st: (st[0], st[1].tolist(), int(st[2]), int(st[3]), float(st[4])))(np_rng.get_state()),
             "data_order": {"perm": perm, "pos": pos},
+            **extra,
         }, ckpt_path)
 
     model.train()
@@ -437,21 +643,29 @@ def main():
     last_log_t, last_log_imgs = t0, images_seen
     recent = []
     last_step_s = 0.0
-    csv = open(csv_path, "a")
+    csv = open(csv_path, "a") if is0 else None
     stop_reason = "planned steps reached"
     consistent = True  # False while a step is half-applied
+    left_loop = False  # True once the loop ends normally (every rank at the same step)
     step_times = []  # (seconds, images) for this invocation
+    reasons = [None, "--stop-after", "time budget", "signal"]
     try:
         while step < args.steps:
+            code = 0
             if stop["signal"] is not None:
-                stop_reason = f"signal {stop['signal']}"
-                break
-            if args.stop_after is not None and len(step_times) >= args.stop_after:
-                stop_reason = "--stop-after"
-                break
-            elapsed = time.time() - t0
-            if args.time_budget is not None and elapsed + last_step_s > args.time_budget:
-                stop_reason = "time budget"
+                code = 3
+            elif args.stop_after is not None and len(step_times) >= args.stop_after:
+                code = 1
+            elif args.time_budget is not None and time.time() - t0 + last_step_s > args.time_budget:
+                code = 2
+            if ddp:  # every rank stops at the same step: the most urgent reason of any rank
+                flag = torch.tensor([code], dtype=torch.int64, device=dev)
+                ddp["dist"].all_reduce(flag, op=ddp["dist"].ReduceOp.MAX)
+                code = int(flag.item())
+            if code:
+                stop_reason = reasons[code]
+                if code == 3:
+                    stop_reason = f"signal {stop['signal']}" if stop["signal"] is not None else "signal (another rank)"
                 break
             ts = time.time()
             consistent = False
@@ -462,16 +676,36 @@ def main():
             idx = perm[pos:pos + args.batch]
             pos += len(idx)
             bsz = len(idx)
-            x0 = torch.from_numpy(images[idx]).float().div_(127.5).sub_(1.0)
-            flip = torch.rand(bsz) < 0.5
-            x0 = torch.where(flip[:, None, None, None], x0.flip(3), x0)
-            t = torch.randint(0, NUM_TIMESTEPS, (bsz,), dtype=torch.int64)
-            noise = torch.randn_like(x0)
-            y = None
-            if num_classes:
-                # Label dropout: one network learns p(x | class) and p(x) (classifier-free guidance).
-                y = labels_t[idx]
-                y = torch.where(torch.rand(bsz) < rc["p_uncond"], torch.full_like(y, num_classes), y)
+            if ddp is None:
+                x0 = torch.from_numpy(images[idx]).float().div_(127.5).sub_(1.0)
+                flip = torch.rand(bsz) < 0.5
+                x0 = torch.where(flip[:, None, None, None], x0.flip(3), x0)
+                t = torch.randint(0, NUM_TIMESTEPS, (bsz,), dtype=torch.int64)
+                noise = torch.randn_like(x0)
+                y = None
+                if num_classes:
+                    # Label dropout: one network learns p(x | class) and p(x) (classifier-free guidance).
+                    y = labels_t[idx]
+                    y = torch.where(torch.rand(bsz) < rc["p_uncond"], torch.full_like(y, num_classes), y)
+            else:
+                # The global batch's random numbers, in the single-process order, from the shared
+                # stream; this rank keeps its slice [lo, hi) and weighs its loss by world / bsz.
+                flip = torch.rand(bsz, generator=gen) < 0.5
+                t = torch.randint(0, NUM_TIMESTEPS, (bsz,), dtype=torch.int64, generator=gen)
+                noise = torch.randn((bsz, 3, 32, 32), generator=gen)
+                drop = torch.rand(bsz, generator=gen) < rc["p_uncond"] if num_classes else None
+                lo, hi = shard(bsz, world, rank)
+                share = world / bsz
+                if hi == lo:  # fewer images than ranks (a tiny last batch): a zero-weight stand-in
+                    lo, hi, share = 0, 1, 0.0
+                mine = idx[lo:hi]
+                x0 = torch.from_numpy(images[mine]).float().div_(127.5).sub_(1.0)
+                x0 = torch.where(flip[lo:hi, None, None, None], x0.flip(3), x0)
+                t, noise = t[lo:hi], noise[lo:hi]
+                y = None
+                if num_classes:
+                    y = labels_t[mine]
+                    y = torch.where(drop[lo:hi], torch.full_like(y, num_classes), y)
             if dev.type != "cpu":
                 x0, t, noise = (v.to(dev, non_blocking=True) for v in (x0, t, noise))
                 y = y.to(dev) if y is not None else None
@@ -480,10 +714,15 @@ def main():
             lr = lr_at(step, rc, args.steps)
             for g in opt.param_groups:
                 g["lr"] = lr
-            per = (model(xt, t, y) - noise).pow(2).mean(dim=(1, 2, 3))
-            loss = per.mean()  # logged: the plain eps-MSE, comparable across recipes
+            per = (net(xt, t, y) - noise).pow(2).mean(dim=(1, 2, 3))
             w = loss_weights(t, snr, rc)
-            objective = loss if w is None else (w * per).mean()
+            if ddp is None:
+                loss = per.mean()  # logged: the plain eps-MSE, comparable across recipes
+                objective = loss if w is None else (w * per).mean()
+            else:
+                # DDP averages gradients over ranks: sum(mine) * world / bsz averages to sum(all) / bsz.
+                objective = (per if w is None else w * per).sum() * share
+                loss = per.detach().sum() * (1.0 if share else 0.0)
             opt.zero_grad(set_to_none=True)
             objective.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -498,17 +737,21 @@ def main():
 
             step += 1
             images_seen += bsz
+            if ddp:  # the logged loss is the global batch's mean
+                ddp["dist"].all_reduce(loss)
+                loss = loss / bsz
             lv = float(loss.item())
             train_losses.append(lv)
             recent.append(lv)
             now = time.time()
             last_step_s = now - ts
             wall = wall_prev + (now - t0)
-            csv.write(f"{step},{lv:.6f},{lr:.6e},{images_seen},{wall:.2f}\n")
+            if is0:
+                csv.write(f"{step},{lv:.6f},{lr:.6e},{images_seen},{wall:.2f}\n")
             consistent = True
             step_times.append((last_step_s, bsz))
 
-            if step % args.log_every == 0 or step == args.steps:
+            if is0 and (step % args.log_every == 0 or step == args.steps):
                 csv.flush()
                 dt = now - last_log_t
                 ips = (images_seen - last_log_imgs) / dt if dt > 0 else float("nan")
@@ -522,28 +765,42 @@ def main():
                 recent = []
                 last_log_t, last_log_imgs = now, images_seen
             if step % args.ckpt_every == 0:
-                csv.flush()
+                if is0:
+                    csv.flush()
                 checkpoint(wall_prev + (time.time() - t0))
+        left_loop = True
     except KeyboardInterrupt:
         stop_reason = "interrupted"
     finally:
-        csv.flush()
-        csv.close()
+        if is0:
+            csv.flush()
+            csv.close()
         wall_total = wall_prev + (time.time() - t0)
-        if consistent:
+        if ddp and not left_loop:
+            # Ranks may be at different points: no collective, so no checkpoint (the last periodic
+            # one stays the resume point).
+            if is0:
+                print(f"stopped ({stop_reason}) at step {step} on rank 0, other ranks not in step; "
+                      f"kept the previous {ckpt_path}", flush=True)
+        elif consistent:
             checkpoint(wall_total)
-            print(f"stopped ({stop_reason}) at step {step}; wrote {ckpt_path}; "
-                  f"wall {fmt_time(wall_total)}", flush=True)
-        else:
+            if is0:
+                print(f"stopped ({stop_reason}) at step {step}; wrote {ckpt_path}; "
+                      f"wall {fmt_time(wall_total)}", flush=True)
+        elif is0:
             # Interrupted inside a step: the last periodic checkpoint stays the
             # resume point (loss.csv rows after it are dropped on --resume).
             print(f"stopped ({stop_reason}) inside step {step + 1}; kept the previous "
                   f"{ckpt_path}", flush=True)
-        if len(step_times) > 1:  # first step excluded (warm-up)
+        if is0 and len(step_times) > 1:  # first step excluded (warm-up)
             secs = sum(s for s, _ in step_times[1:])
             imgs = sum(n for _, n in step_times[1:])
             print(f"throughput this run: {imgs / secs:.1f} img/s over {len(step_times) - 1} steps "
-                  f"(first step excluded; first step {step_times[0][0]:.1f}s)", flush=True)
+                  f"(first step excluded; first step {step_times[0][0]:.1f}s)"
+                  + (f", {world} processes" if ddp else ""), flush=True)
+        if ddp and left_loop:
+            ddp["dist"].barrier()  # rank 0 hosts the rendezvous store: nobody leaves while others use it
+            ddp["dist"].destroy_process_group()
 
 
 if __name__ == "__main__":
