@@ -151,6 +151,19 @@ def cosine_lr(step, total, base_lr, eta_min=0.0):
     return eta_min + (base_lr - eta_min) * 0.5 * (1.0 + math.cos(math.pi * s / total))
 
 
+def make_schedule(kind="linear", T=NUM_TIMESTEPS, beta_start=BETA_START, beta_end=BETA_END):
+    """(betas, alphas_cumprod) in float64: the seed's linear betas, or the cosine schedule of
+    Nichol & Dhariwal (2021), ᾱ(t) = cos²((t/T + s)/(1 + s)·π/2), β clipped at 0.999 (as src/core/schedule.ts)."""
+    if kind == "linear":
+        return linear_schedule(T, beta_start, beta_end)
+    if kind != "cosine":
+        raise ValueError(f"unknown schedule {kind!r}")
+    s = 0.008
+    f = lambda t: math.cos(((t / T) + s) / (1 + s) * math.pi / 2) ** 2  # noqa: E731
+    betas = np.array([min(1 - f(t + 1) / f(t), 0.999) for t in range(T)], dtype=np.float64)
+    return betas, np.cumprod(1.0 - betas)
+
+
 def lr_at(step, rc, total):
     """Learning rate for 0-based optimizer step `step` under recipe config `rc`."""
     if rc["warmup"] and step < rc["warmup"]:
@@ -160,12 +173,13 @@ def lr_at(step, rc, total):
     return cosine_lr(step, total, rc["lr"])
 
 
-def loss_weights(t, snr, rc):
-    """Per-sample weights of the eps-MSE: 1 (the seed), or min(SNR, gamma) / SNR (min-SNR-gamma)."""
+def loss_weights(t, snr, rc, prediction="epsilon"):
+    """Per-sample weights of the MSE: 1 (the seed), or min-SNR-gamma (Hang et al. 2023):
+    min(SNR, gamma) / SNR for an eps target, min(SNR, gamma) / (SNR + 1) for a v target."""
     if rc["loss_weight"] == "uniform":
         return None
     s = snr[t]
-    return torch.clamp(s, max=rc["min_snr_gamma"]) / s
+    return torch.clamp(s, max=rc["min_snr_gamma"]) / (s + 1 if prediction == "v" else s)
 
 
 def cpu_model():
@@ -361,6 +375,10 @@ def main():
     ap.add_argument("--lr-schedule", choices=["cosine", "constant"], default=None)
     ap.add_argument("--warmup", type=int, default=None, help="linear learning-rate warm-up steps")
     ap.add_argument("--loss-weight", choices=["uniform", "min-snr"], default=None)
+    ap.add_argument("--schedule", choices=["linear", "cosine"], default="linear",
+                    help="noise schedule (the seed's linear, or cosine); travels in the checkpoint")
+    ap.add_argument("--prediction", choices=["epsilon", "v"], default="epsilon",
+                    help="the network's target: the noise (the seed's) or v = sqrt(ᾱ)ε − sqrt(1−ᾱ)x0")
     ap.add_argument("--min-snr-gamma", type=float, default=5.0)
     ap.add_argument("--cond", action=argparse.BooleanOptionalAction, default=None,
                     help="class-conditional network (10 CIFAR classes + 'no class')")
@@ -468,7 +486,7 @@ def main():
         p.requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=rc["lr"], betas=(0.9, 0.999), eps=1e-8,
                             weight_decay=1e-6)
-    _, abar64 = linear_schedule(NUM_TIMESTEPS, BETA_START, BETA_END)
+    _, abar64 = make_schedule(args.schedule, NUM_TIMESTEPS, BETA_START, BETA_END)
     sqrt_abar = torch.tensor(np.sqrt(abar64), dtype=torch.float32, device=dev)
     sqrt_1m_abar = torch.tensor(np.sqrt(1.0 - abar64), dtype=torch.float32, device=dev)
     snr = torch.tensor(abar64 / (1.0 - abar64), dtype=torch.float32, device=dev)
@@ -504,6 +522,10 @@ def main():
         if int(ck["model_config"].get("num_classes", 0)) != num_classes:
             sys.exit(f"--resume: checkpoint has {ck['model_config'].get('num_classes', 0)} classes, "
                      f"this recipe {num_classes} (--cond / --no-cond)")
+        for what, have, want in (("schedule", ck["diffusion_config"].get("schedule", "linear"), args.schedule),
+                                 ("prediction", ck.get("prediction", "epsilon"), args.prediction)):
+            if have != want:
+                sys.exit(f"--resume: the checkpoint was trained with --{what} {have}, not {want}")
         model.load_state_dict(ck["model_state_dict"])
         ema.load_state_dict(ck["ema_state_dict"])
         opt.load_state_dict(ck["optimizer_state_dict"])
@@ -611,7 +633,8 @@ def main():
             "model_config": {"in_channels": 3, "out_channels": 3, "time_emb_dim": 128,
                              "width": args.width, "num_classes": num_classes},
             "diffusion_config": {"num_timesteps": NUM_TIMESTEPS, "beta_start": BETA_START,
-                                 "beta_end": BETA_END},
+                                 "beta_end": BETA_END, "schedule": args.schedule},
+            "prediction": args.prediction,
             "train_config": {"batch": args.batch, "lr": rc["lr"], "ema_decay": args.ema_decay,
                              "recipe": rc["recipe"], "lr_schedule": rc["lr_schedule"],
                              "warmup": rc["warmup"], "loss_weight": rc["loss_weight"],
@@ -714,8 +737,12 @@ def main():
             lr = lr_at(step, rc, args.steps)
             for g in opt.param_groups:
                 g["lr"] = lr
-            per = (net(xt, t, y) - noise).pow(2).mean(dim=(1, 2, 3))
-            w = loss_weights(t, snr, rc)
+            if args.prediction == "v":
+                target = sqrt_abar[t][:, None, None, None] * noise - sqrt_1m_abar[t][:, None, None, None] * x0
+            else:
+                target = noise
+            per = (net(xt, t, y) - target).pow(2).mean(dim=(1, 2, 3))
+            w = loss_weights(t, snr, rc, args.prediction)
             if ddp is None:
                 loss = per.mean()  # logged: the plain eps-MSE, comparable across recipes
                 objective = loss if w is None else (w * per).mean()
