@@ -23,11 +23,31 @@ export interface Schedule {
   alphasCumprod: Float64Array;
 }
 
+/** The longest schedule accepted (the seed uses 1000; 4000 is the longest in common use). */
+export const MAX_T = 100_000;
+
+/**
+ * Why `config` is not a usable schedule, or null: T an integer in [2, MAX_T], a known kind, and
+ * for linear 0 < betaStart ≤ betaEnd < 1 (so every β is in (0, 1) and non-decreasing).
+ */
+export function scheduleProblem(config: Partial<ScheduleConfig>): string | null {
+  const c = { ...SEED_SCHEDULE, ...config };
+  if (!Number.isInteger(c.T) || c.T < 2) return `T must be an integer >= 2, got ${String(c.T)}`;
+  if (c.T > MAX_T) return `T is ${c.T}, more steps than the ${MAX_T} this code accepts`;
+  if (c.kind !== 'linear' && c.kind !== 'cosine') return `unknown kind '${String(c.kind)}' (use 'linear' or 'cosine')`;
+  if (c.kind === 'linear') {
+    const ok = (b: unknown) => typeof b === 'number' && b > 0 && b < 1;
+    if (!ok(c.betaStart) || !ok(c.betaEnd)) return `betas must lie in (0, 1), got betaStart ${String(c.betaStart)}, betaEnd ${String(c.betaEnd)}`;
+    if (c.betaEnd < c.betaStart) return `betas must not decrease, got betaStart ${c.betaStart} > betaEnd ${c.betaEnd}`;
+  }
+  return null;
+}
+
 export function makeSchedule(config: Partial<ScheduleConfig> = {}): Schedule {
   const c: ScheduleConfig = { ...SEED_SCHEDULE, ...config };
-  if (!Number.isInteger(c.T) || c.T < 2) throw new Error(`schedule: T must be an integer >= 2, got ${c.T}`);
-  const betas = c.kind === 'linear' ? linearBetas(c) : c.kind === 'cosine' ? cosineBetas(c.T) : null;
-  if (!betas) throw new Error(`schedule: unknown kind '${c.kind}' (use 'linear' or 'cosine')`);
+  const problem = scheduleProblem(c);
+  if (problem) throw new Error(`schedule: ${problem}`);
+  const betas = c.kind === 'linear' ? linearBetas(c) : cosineBetas(c.T);
   const alphas = new Float64Array(c.T);
   const alphasCumprod = new Float64Array(c.T);
   let prod = 1;

@@ -5,7 +5,8 @@
  * Node writes files, the page fetches or stores them in IndexedDB.
  */
 import { SEED_CONFIG, paramSpecs, type UNetConfig } from '../model.ts';
-import { SEED_SCHEDULE, type ScheduleConfig } from '../schedule.ts';
+import { SEED_SCHEDULE, scheduleProblem, type ScheduleConfig } from '../schedule.ts';
+import { confinedPath, DEFAULT_LIMITS, LoadLimitError, type LoadLimits } from './limits.ts';
 import type { Prediction } from '../diffusion.ts';
 import { float16ToFloat32, float32ToFloat16 } from './half.ts';
 
@@ -113,21 +114,58 @@ export function encodeWeights(tensors: NamedArray[], meta: WeightsMeta, opts: En
   };
 }
 
-/** Checks a parsed manifest; throws with what is wrong. */
-export function validateManifest(m: unknown, source = 'weights manifest'): WeightsManifest {
-  const bad = (why: string) => new Error(`${source} is not a valid ${FORMAT} manifest: ${why}`);
-  if (!m || typeof m !== 'object') throw bad('not a JSON object');
+/** The one check of a file's schedule and prediction, whatever format carried them. */
+export function checkScheduleAndPrediction(schedule: unknown, prediction: unknown, source: string): { schedule: ScheduleConfig; prediction: Prediction } {
+  if (schedule === null || typeof schedule !== 'object' || Array.isArray(schedule)) throw new LoadLimitError(`${source}: the schedule is not an object`);
+  const s = { ...SEED_SCHEDULE, ...(schedule as Partial<ScheduleConfig>) };
+  const problem = scheduleProblem(s);
+  if (problem) throw new LoadLimitError(`${source}: unusable noise schedule: ${problem}`);
+  if (prediction !== 'epsilon' && prediction !== 'v') throw new LoadLimitError(`${source}: unknown prediction ${JSON.stringify(String(prediction)).slice(0, 80)} (expected 'epsilon' or 'v')`);
+  return { schedule: { kind: s.kind, T: s.T, betaStart: s.betaStart, betaEnd: s.betaEnd }, prediction };
+}
+
+/**
+ * Checks a parsed manifest, every field the loaders use: the groups, shard paths (confined to
+ * the manifest's folder), tensor entries (shapes of non-negative integers, an element total
+ * within the budget), the model config, the schedule and the prediction. Throws with what is wrong.
+ */
+export function validateManifest(m: unknown, source = 'weights manifest', limits: Partial<LoadLimits> = {}): WeightsManifest {
+  const bad = (why: string) => new LoadLimitError(`${source} is not a valid ${FORMAT} manifest: ${why}`);
+  const isObj = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
+  if (!isObj(m)) throw bad('not a JSON object');
   const w = m as Partial<WeightsManifest>;
-  if (w.format !== FORMAT) throw bad(`"format" is ${JSON.stringify(w.format)}, expected "${FORMAT}"`);
-  if (typeof w.formatVersion !== 'number' || w.formatVersion > FORMAT_VERSION) throw bad(`unsupported formatVersion ${w.formatVersion} (this build reads up to ${FORMAT_VERSION})`);
+  if (w.format !== FORMAT) throw bad(`"format" is ${JSON.stringify(w.format)?.slice(0, 80)}, expected "${FORMAT}"`);
+  if (typeof w.formatVersion !== 'number' || !Number.isInteger(w.formatVersion) || w.formatVersion < 1 || w.formatVersion > FORMAT_VERSION) {
+    throw bad(`unsupported formatVersion ${JSON.stringify(w.formatVersion)?.slice(0, 40)} (this build reads up to ${FORMAT_VERSION})`);
+  }
   if (!Array.isArray(w.weightsManifest) || w.weightsManifest.length === 0) throw bad('no weightsManifest groups');
-  if (!w.modelConfig) throw bad('no modelConfig');
-  return {
-    ...w,
-    modelConfig: { ...SEED_CONFIG, ...w.modelConfig },
-    schedule: { ...SEED_SCHEDULE, ...(w.schedule ?? {}) },
-    prediction: w.prediction ?? 'epsilon',
-  } as WeightsManifest;
+  const maxElements = limits.maxElements ?? DEFAULT_LIMITS.maxElements;
+  let elements = 0;
+  w.weightsManifest.forEach((g, gi) => {
+    if (!isObj(g)) throw bad(`weightsManifest[${gi}] is not an object`);
+    if (!Array.isArray(g.paths)) throw bad(`weightsManifest[${gi}].paths is not a list`);
+    if (!Array.isArray(g.weights)) throw bad(`weightsManifest[${gi}].weights is not a list`);
+    for (const p of g.paths) confinedPath(p, source);
+    g.weights.forEach((e, ei) => {
+      if (!isObj(e) || typeof e.name !== 'string') throw bad(`weightsManifest[${gi}].weights[${ei}] has no name`);
+      if (!Array.isArray(e.shape) || e.shape.length > 8 || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+        throw bad(`${e.name.slice(0, 80)}: shape must be a list of at most 8 non-negative integers`);
+      }
+      if (e.quantization !== undefined && !isObj(e.quantization)) throw bad(`${e.name.slice(0, 80)}: quantization is not an object`);
+      elements += e.shape.reduce((a, b) => a * b, 1);
+      if (elements > maxElements) throw bad(`its tensors hold more than the ${maxElements.toLocaleString('en-US')} elements this reader allows per file`);
+    });
+  });
+  if (!isObj(w.modelConfig)) throw bad('no modelConfig object');
+  const modelConfig = { ...SEED_CONFIG, ...w.modelConfig };
+  if (typeof modelConfig.width !== 'number' || !(modelConfig.width > 0 && modelConfig.width <= 64)) throw bad(`modelConfig.width must be a number in (0, 64], got ${JSON.stringify(modelConfig.width)?.slice(0, 40)}`);
+  if (!Number.isInteger(modelConfig.numClasses) || modelConfig.numClasses < 0 || modelConfig.numClasses > 100_000) {
+    throw bad(`modelConfig.numClasses must be a whole number >= 0, got ${JSON.stringify(modelConfig.numClasses)?.slice(0, 40)}`);
+  }
+  if (w.extra !== undefined && !isObj(w.extra)) throw bad('"extra" is not an object');
+  if (w.training !== undefined && w.training !== null && !isObj(w.training)) throw bad('"training" is not an object');
+  const { schedule, prediction } = checkScheduleAndPrediction(w.schedule ?? {}, w.prediction ?? 'epsilon', source);
+  return { ...w, modelConfig, schedule, prediction } as WeightsManifest;
 }
 
 /** All shard paths in order. */

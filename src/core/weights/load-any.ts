@@ -6,10 +6,15 @@
 import { SEED_CONFIG, type UNetConfig } from '../model.ts';
 import { SEED_SCHEDULE, type ScheduleConfig } from '../schedule.ts';
 import type { Prediction } from '../diffusion.ts';
-import { matchModel, validateManifest, decodeWeights, type WeightsMeta, type TrainingRecord, type WarmStart } from './format.ts';
+import { checkScheduleAndPrediction, matchModel, validateManifest, decodeWeights, type WeightsMeta, type TrainingRecord, type WarmStart } from './format.ts';
 import { readTorchCheckpoint, findStateDict } from './torch-checkpoint.ts';
 import { readSafetensors } from './safetensors.ts';
 import { fromTorchStateDict } from './torch-import.ts';
+import { Budget, budgetFor, jsonSafe, LoadLimitError, parseJsonLimited, type LoadLimits } from './limits.ts';
+
+export { LoadLimitError, type LoadLimits } from './limits.ts';
+export { checkScheduleAndPrediction } from './format.ts';
+
 
 export interface LoadedWeights {
   config: UNetConfig;
@@ -36,16 +41,18 @@ function num(v: unknown, fallback: number): number {
   return typeof v === 'number' && Number.isFinite(v) ? v : fallback;
 }
 
-/** The seed's diffusion_config {num_timesteps, beta_start, beta_end}, if present. */
-function scheduleFrom(meta: Record<string, unknown>): ScheduleConfig {
-  const d = (meta.diffusion_config ?? {}) as Record<string, unknown>;
+/** The seed's diffusion_config {num_timesteps, beta_start, beta_end[, schedule]}, if present; anything there must be usable. */
+function scheduleFrom(meta: Record<string, unknown>, fileName: string): ScheduleConfig {
+  const raw = meta.diffusion_config ?? {};
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new LoadLimitError(`${fileName}: diffusion_config is not a dict`);
+  const d = raw as Record<string, unknown>;
+  const field = (key: string, fallback: number): unknown => (d[key] === undefined || d[key] === null ? fallback : typeof d[key] === 'bigint' ? Number(d[key]) : d[key]);
   return {
-    ...SEED_SCHEDULE,
-    T: num(d.num_timesteps, SEED_SCHEDULE.T),
-    betaStart: num(d.beta_start, SEED_SCHEDULE.betaStart),
-    betaEnd: num(d.beta_end, SEED_SCHEDULE.betaEnd),
-    kind: d.schedule === 'cosine' ? 'cosine' : 'linear',
-  };
+    T: field('num_timesteps', SEED_SCHEDULE.T),
+    betaStart: field('beta_start', SEED_SCHEDULE.betaStart),
+    betaEnd: field('beta_end', SEED_SCHEDULE.betaEnd),
+    kind: d.schedule === undefined || d.schedule === null ? 'linear' : d.schedule,
+  } as ScheduleConfig;
 }
 
 /** Mean of the last `w` values, and the lowest mean over any `w` consecutive values (per-step losses are noisy). */
@@ -115,7 +122,7 @@ export function trainingFrom(meta: Record<string, unknown>, source: string): Tra
     finalLoss: final ?? (num(meta.loss, NaN) || null), bestLoss: best,
     wallTimeS: num(meta.wall_time_s, 0), hardware: hardwareOf(meta),
     command: commandText(meta, source),
-    recipe: Object.keys(tc).length ? tc : undefined,
+    recipe: Object.keys(tc).length ? (jsonSafe(tc, source) as Record<string, unknown>) : undefined,
     notes: losses.length ? 'finalLoss: mean of the last 100 optimizer steps; bestLoss: lowest 100-step mean' : undefined,
     warmStart: warmStartFrom(meta.warm_start, source),
   };
@@ -131,44 +138,55 @@ function warmStartFrom(w: unknown, source: string): WarmStart | undefined {
     from: String(o.from ?? 'unknown'), width: num(o.width, NaN), method: String(o.method ?? 'unknown'),
     steps: num(o.step, 0), imagesSeen: images, epochs: num(o.epoch, images / 50000), batchSize: num(tc.batch, 128),
     wallTimeS: num(o.wall_time_s, 0), hardware: hardwareOf(o), command: commandText(o, source),
-    recipe: Object.keys(tc).length ? tc : undefined,
+    recipe: Object.keys(tc).length ? (jsonSafe(tc, source) as Record<string, unknown>) : undefined,
   };
 }
 
-export function loadTorchOrSafetensors(bytes: Uint8Array, fileName: string, prefer: 'ema' | 'model' = 'ema'): LoadedWeights {
+export function loadTorchOrSafetensors(bytes: Uint8Array, fileName: string, prefer: 'ema' | 'model' = 'ema', limits?: Budget | Partial<LoadLimits>): LoadedWeights {
+  const budget = budgetFor(fileName, limits);
   const kind = sniffWeightsFile(bytes, fileName);
   if (kind === 'safetensors') {
-    const f = readSafetensors(bytes, fileName);
+    const f = readSafetensors(bytes, fileName, budget);
     const { config, weights } = fromTorchStateDict(f.tensors, fileName);
     let extra: Partial<WeightsMeta> = {};
-    try {
-      extra = f.metadata.simple_unet ? JSON.parse(f.metadata.simple_unet) : {};
-    } catch { /* foreign metadata: ignore */ }
+    if (f.metadata.simple_unet) {
+      let parsed: unknown = null;
+      try {
+        parsed = parseJsonLimited(f.metadata.simple_unet, `${fileName} (metadata simple_unet)`, budget.limits);
+      } catch (e) {
+        if (!(e instanceof LoadLimitError) || !/is not valid JSON/.test(e.message)) throw e; // foreign metadata: ignore
+      }
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) extra = parsed as Partial<WeightsMeta>;
+    }
+    const checked = checkScheduleAndPrediction(extra.schedule ?? {}, extra.prediction ?? 'epsilon', `${fileName} (metadata simple_unet)`);
+    const training = extra.training && typeof extra.training === 'object' && !Array.isArray(extra.training) ? extra.training : null;
+    const weightsKind = extra.weightsKind === 'ema' || extra.weightsKind === 'raw' ? extra.weightsKind : undefined;
     return {
       config, weights, source: 'safetensors', format: 'safetensors',
-      meta: { modelConfig: config, schedule: { ...SEED_SCHEDULE, ...(extra.schedule ?? {}) }, prediction: (extra.prediction as Prediction) ?? 'epsilon', training: extra.training ?? null, weightsKind: extra.weightsKind },
+      meta: { modelConfig: config, schedule: checked.schedule, prediction: checked.prediction, training, weightsKind },
     };
   }
-  const ck = readTorchCheckpoint(bytes, fileName);
+  const ck = readTorchCheckpoint(bytes, fileName, budget);
   const found = findStateDict(ck.root, { prefer, fileName });
   const { config, weights } = fromTorchStateDict(found.stateDict, fileName);
   const mc = (ck.meta.model_config ?? {}) as Record<string, unknown>;
   if (mc.time_emb_dim !== undefined && mc.time_emb_dim !== SEED_CONFIG.timeEmbDim) {
     throw new Error(`${fileName}: model_config.time_emb_dim is ${String(mc.time_emb_dim)}; SimpleUNet here uses ${SEED_CONFIG.timeEmbDim}`);
   }
+  const checked = checkScheduleAndPrediction(scheduleFrom(ck.meta, fileName), ck.meta.prediction ?? 'epsilon', fileName);
   const losses = Array.isArray(ck.meta.train_losses) ? (ck.meta.train_losses as unknown[]).filter((x): x is number => typeof x === 'number') : undefined;
   return {
     config, weights, source: found.source, format: 'pytorch', losses,
     meta: {
-      modelConfig: config, schedule: scheduleFrom(ck.meta), prediction: ck.meta.prediction === 'v' ? 'v' : 'epsilon',
+      modelConfig: config, schedule: checked.schedule, prediction: checked.prediction,
       weightsKind: found.source.startsWith('ema') ? 'ema' : 'raw', training: trainingFrom(ck.meta, fileName),
     },
   };
 }
 
 /** The project's format from a manifest object and its shard bytes. */
-export function loadProjectWeights(manifestJson: unknown, shards: Uint8Array[], source: string): LoadedWeights {
-  const m = validateManifest(manifestJson, source);
+export function loadProjectWeights(manifestJson: unknown, shards: Uint8Array[], source: string, limits?: Partial<LoadLimits>): LoadedWeights {
+  const m = validateManifest(manifestJson, source, limits);
   const weights = matchModel(decodeWeights(m, shards), m.modelConfig, source);
   const { format: _f, formatVersion: _v, layout: _l, weightsManifest: _w, ...meta } = m;
   return { config: m.modelConfig, weights, meta, source, format: 'project' };

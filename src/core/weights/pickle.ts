@@ -13,6 +13,8 @@
  * (a storage class, a dtype such as `torch.float32`) stays a `PyGlobal` reference.
  */
 
+import { Budget, DEFAULT_LIMITS } from './limits.ts';
+
 export class PickleError extends Error {
   override name = 'PickleError';
 }
@@ -62,6 +64,16 @@ export interface UnpickleOptions {
   persistentLoad?: (pid: unknown) => unknown;
   /** Ends the refusal message: "…, which <purpose> never needs". */
   purpose?: string;
+  /** The file's byte/element budget (shared with the tensor reader); a default one otherwise. */
+  budget?: Budget;
+}
+
+/** A rough size of what a call copies from its arguments (containers' items, bytes). */
+function shallowSize(v: unknown, depth = 0): number {
+  if (v instanceof Uint8Array) return v.length;
+  if (v instanceof Map || v instanceof Set) return 16 * v.size;
+  if (Array.isArray(v)) return 16 * v.length + (depth < 1 ? v.reduce((a: number, x) => a + shallowSize(x, depth + 1), 0) : 0);
+  return 0;
 }
 
 // ------------------------------------------------------------------ allowlisted globals
@@ -209,6 +221,8 @@ export const BASE_GLOBALS: GlobalTable = new Map<string, PyCallImpl | null>([
 
 // ------------------------------------------------------------------ the interpreter
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 function toSafe(b: bigint): number | bigint {
   return b <= MAX_SAFE && b >= -MAX_SAFE ? Number(b) : b;
@@ -261,6 +275,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
   const fileName = options.fileName ?? 'pickle';
   const globals = options.globals ?? BASE_GLOBALS;
   const purpose = options.purpose ?? 'a state_dict';
+  const budget = options.budget ?? new Budget(fileName);
+  const maxIntBytes = budget.limits.maxIntBytes ?? DEFAULT_LIMITS.maxIntBytes;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const utf8 = new TextDecoder('utf-8');
   const len = bytes.length;
@@ -343,10 +359,13 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
     stack = prev!;
     return items;
   };
+  // Linear time: one hex string and one BigInt parse (byte-at-a-time shifts are quadratic).
   const long = (raw: Uint8Array): number | bigint => {
     if (raw.length === 0) return 0;
-    let v = 0n;
-    for (let i = raw.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(raw[i]!);
+    if (raw.length > maxIntBytes) fail(`a ${raw.length}-byte integer, over the ${maxIntBytes} bytes this reader allows`);
+    let hex = '';
+    for (let i = raw.length - 1; i >= 0; i--) hex += HEX[raw[i]!]!;
+    let v = BigInt(`0x${hex}`);
     if (raw[raw.length - 1]! & 0x80) v -= 1n << BigInt(8 * raw.length);
     return toSafe(v);
   };
@@ -369,6 +388,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
     const g = fn as PyGlobal;
     if (!g.call) fail(`'${g.qualifiedName}' is allowed as a name but cannot be called`);
     if (!Array.isArray(args)) fail(`arguments to '${g.qualifiedName}' are not a tuple`);
+    budget.chargeBytes(shallowSize(args), `a call of '${g.qualifiedName}'`);
     try {
       return g.call!(args as unknown[]);
     } catch (e) {
@@ -605,6 +625,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
         const state = pop();
         const obj = top();
         if (obj !== null && typeof obj === 'object' && SET_STATE in obj) {
+          budget.chargeBytes(shallowSize(state), 'BUILD state');
           (obj as PySettable)[SET_STATE](state);
         } else if (obj instanceof Map) {
           // OrderedDict instance attributes (a state_dict's `_metadata` versions): not needed

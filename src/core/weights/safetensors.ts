@@ -5,6 +5,7 @@
  */
 
 import { bfloat16ToFloat32, float16ToFloat32, float32ToFloat16 } from './half.ts';
+import { budgetFor, parseJsonLimited, LoadLimitError, type Budget, type LoadLimits } from './limits.ts';
 import { aligned, assertLittleEndianHost, DTYPE_BYTES, numel, TorchTensorImpl, type TensorData, type TorchDtype, type TorchTensor } from './tensor.ts';
 
 export class SafetensorsError extends Error {
@@ -54,8 +55,9 @@ function decode(raw: Uint8Array, dtype: TorchDtype, count: number): TensorData {
   }
 }
 
-export function readSafetensors(bytes: Uint8Array, fileName = 'safetensors file'): SafetensorsFile {
+export function readSafetensors(bytes: Uint8Array, fileName = 'safetensors file', limits?: Budget | Partial<LoadLimits>): SafetensorsFile {
   assertLittleEndianHost();
+  const budget = budgetFor(fileName, limits);
   const fail = (msg: string): never => {
     throw new SafetensorsError(`${fileName}: ${msg}`);
   };
@@ -67,15 +69,22 @@ export function readSafetensors(bytes: Uint8Array, fileName = 'safetensors file'
   if (headerLen > MAX_HEADER) fail(`header length ${headerLen} is implausible (not a safetensors file?)`);
   if (8 + headerLen > bytes.length) fail(`header length ${headerLen} runs past the end of the file (${bytes.length} bytes): truncated?`);
   let header: unknown;
+  let text = '';
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen)));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen));
   } catch (e) {
-    fail(`header is not valid JSON (${(e as Error).message})`);
+    fail(`header is not valid UTF-8 (${(e as Error).message})`);
+  }
+  try {
+    header = parseJsonLimited(text, `${fileName} header`, budget.limits);
+  } catch (e) {
+    if (e instanceof LoadLimitError) throw new SafetensorsError(e.message);
+    throw e;
   }
   if (header === null || typeof header !== 'object' || Array.isArray(header)) fail('header is not a JSON object');
   const data = bytes.subarray(8 + headerLen);
   const metadata: Record<string, string> = {};
-  const entries: Array<{ name: string; begin: number; tensor: TorchTensor; end: number }> = [];
+  const entries: Array<{ name: string; begin: number; end: number; dtype: TorchDtype; dims: number[]; count: number }> = [];
   for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
       if (info === null || typeof info !== 'object' || Array.isArray(info)) fail('__metadata__ is not an object');
@@ -108,15 +117,19 @@ export function readSafetensors(bytes: Uint8Array, fileName = 'safetensors file'
     if (end - begin !== expected) {
       fail(`tensor '${name}': ${end - begin} bytes for shape [${dims}] of ${st as string}, expected ${expected}`);
     }
-    entries.push({ name, begin, end, tensor: new TorchTensorImpl(dtype!, [...dims], decode(data.subarray(begin, end), dtype!, count)) });
+    entries.push({ name, begin, end, dtype: dtype!, dims: [...dims], count });
   }
+  // overlaps first, then the budget, and only then decode: nothing is allocated for a file that lies
   entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
   for (let i = 1; i < entries.length; i++) {
     const prev = entries[i - 1]!;
     const cur = entries[i]!;
     if (cur.begin < prev.end) fail(`tensors '${prev.name}' and '${cur.name}' overlap`);
   }
-  return { tensors: new Map(entries.map((e) => [e.name, e.tensor])), metadata };
+  for (const e of entries) budget.chargeElements(e.count, `tensor '${e.name}' of shape [${e.dims}]`);
+  const tensors = new Map<string, TorchTensor>();
+  for (const e of entries) tensors.set(e.name, new TorchTensorImpl(e.dtype, e.dims, decode(data.subarray(e.begin, e.end), e.dtype, e.count)));
+  return { tensors, metadata };
 }
 
 export interface SafetensorsInput {

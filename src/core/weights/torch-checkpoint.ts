@@ -22,6 +22,7 @@ import {
   type TorchTensor,
 } from './tensor.ts';
 import { ZipError, ZipReader } from './zip.ts';
+import { boundedCopy, budgetFor, LoadLimitError, type Budget, type LoadLimits } from './limits.ts';
 
 export type { TorchDtype, TorchTensor, TensorData } from './tensor.ts';
 export { isTorchTensor } from './tensor.ts';
@@ -125,36 +126,29 @@ function emptyOf(dtype: TorchDtype): TensorData {
   return new Float32Array(0);
 }
 
-/** Source indices (relative to the view's first element) of a strided view, in row-major order. */
-function stridedIndices(size: readonly number[], stride: readonly number[]): Float64Array {
+/**
+ * A strided view copied out in row-major order, walking the strides directly (no index array:
+ * the output is the only allocation, whatever the strides).
+ */
+function gatherStrided(src: TensorData, size: readonly number[], stride: readonly number[]): TensorData {
   const n = numel(size);
   const nd = size.length;
-  const out = new Float64Array(n);
+  const out: TensorData =
+    src instanceof BigInt64Array ? new BigInt64Array(n)
+      : src instanceof Float32Array ? new Float32Array(n)
+        : src instanceof Int32Array ? new Int32Array(n) : new Uint8Array(n);
   const idx = new Array<number>(nd).fill(0);
-  let src = 0;
+  let at = 0;
   for (let i = 0; i < n; i++) {
-    out[i] = src;
+    (out as unknown as { [k: number]: number | bigint })[i] = src[at]!;
     for (let d = nd - 1; d >= 0; d--) {
       idx[d]!++;
-      src += stride[d]!;
+      at += stride[d]!;
       if (idx[d]! < size[d]!) break;
-      src -= stride[d]! * size[d]!;
+      at -= stride[d]! * size[d]!;
       idx[d] = 0;
     }
   }
-  return out;
-}
-
-function gather(src: TensorData, idx: Float64Array): TensorData {
-  const n = idx.length;
-  if (src instanceof BigInt64Array) {
-    const out = new BigInt64Array(n);
-    for (let i = 0; i < n; i++) out[i] = src[idx[i]!]!;
-    return out;
-  }
-  const out =
-    src instanceof Float32Array ? new Float32Array(n) : src instanceof Int32Array ? new Int32Array(n) : new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = src[idx[i]!]!;
   return out;
 }
 
@@ -167,10 +161,7 @@ function isRowMajor(size: readonly number[], stride: readonly number[]): boolean
   return true;
 }
 
-/** 2^29 elements (2 GiB of float32): beyond what a browser can hold anyway; stops stride-0 blow-ups. */
-const MAX_ELEMENTS = 2 ** 29;
-
-function rebuildTensor(storage: unknown, offset: unknown, size: unknown, stride: unknown, dtype?: TorchDtype): TorchTensor {
+function rebuildTensor(budget: Budget | undefined, storage: unknown, offset: unknown, size: unknown, stride: unknown, dtype?: TorchDtype): TorchTensor {
   if (!(storage instanceof TorchStorage)) throw new PickleError('_rebuild_tensor: the storage argument is not a storage reference');
   if (!Number.isSafeInteger(offset) || (offset as number) < 0) throw new PickleError('_rebuild_tensor: bad storage offset');
   if (!isIntList(size) || !isIntList(stride) || size.length !== stride.length) {
@@ -182,9 +173,7 @@ function rebuildTensor(storage: unknown, offset: unknown, size: unknown, stride:
   }
   const shape = [...size];
   const n = numel(shape);
-  if (!(n <= MAX_ELEMENTS)) {
-    throw new PickleError(`tensor of shape [${shape}] has more elements than this reader supports (${MAX_ELEMENTS})`);
-  }
+  if (!Number.isSafeInteger(n)) throw new PickleError(`tensor of shape [${shape}] has more elements than this reader supports`);
   if (n === 0) return new TorchTensorImpl(dt, shape, emptyOf(dt));
   let span = 1;
   for (let d = 0; d < shape.length; d++) span += (shape[d]! - 1) * stride[d]!;
@@ -196,20 +185,24 @@ function rebuildTensor(storage: unknown, offset: unknown, size: unknown, stride:
         `elements but storage '${storage.key}' holds ${available}`,
     );
   }
+  // Every element a tensor produces counts against the file's budget, the storage range decoded for
+  // a strided view as well: a stride-0 view of one element cannot expand without limit.
+  const rowMajor = isRowMajor(shape, stride);
+  budget?.chargeElements(rowMajor ? n : n + span, `tensor of shape [${shape}]${rowMajor ? '' : ` (a view with strides [${stride}])`}`);
   const elems = decodeRange(storage.bytes, dt, start, span);
-  const data = isRowMajor(shape, stride) ? elems : gather(elems, stridedIndices(shape, stride));
+  const data = rowMajor ? elems : gatherStrided(elems, shape, stride);
   return new TorchTensorImpl(dt, shape, data);
 }
 
-function torchGlobals(): GlobalTable {
+function torchGlobals(budget?: Budget): GlobalTable {
   const g = new Map<string, PyCallImpl | null>(BASE_GLOBALS);
   // _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
-  g.set('torch._utils._rebuild_tensor_v2', (a) => rebuildTensor(a[0], a[1], a[2], a[3]));
+  g.set('torch._utils._rebuild_tensor_v2', (a) => rebuildTensor(budget, a[0], a[1], a[2], a[3]));
   // _rebuild_tensor_v3(storage, storage_offset, size, stride, requires_grad, backward_hooks, dtype[, metadata])
   g.set('torch._utils._rebuild_tensor_v3', (a) => {
     const dt = a[6] instanceof PyGlobal ? DTYPE_GLOBALS[a[6].qualifiedName] : undefined;
     if (!dt) throw new PickleError('_rebuild_tensor_v3: unsupported dtype');
-    return rebuildTensor(a[0], a[1], a[2], a[3], dt);
+    return rebuildTensor(budget, a[0], a[1], a[2], a[3], dt);
   });
   const parameter: PyCallImpl = (a) => {
     if (!isTorchTensor(a[0])) throw new PickleError('_rebuild_parameter: expected a tensor');
@@ -257,13 +250,14 @@ function notAZipMessage(bytes: Uint8Array, fileName: string): string {
   return `${fileName} is not a PyTorch checkpoint: it does not start with a zip signature (truncated or a different format).`;
 }
 
-export function readTorchCheckpoint(bytes: Uint8Array, fileName = 'checkpoint'): TorchCheckpoint {
+export function readTorchCheckpoint(bytes: Uint8Array, fileName = 'checkpoint', limits?: Budget | Partial<LoadLimits>): TorchCheckpoint {
   assertLittleEndianHost();
+  const budget = budgetFor(fileName, limits);
   if (bytes.length === 0) throw new CheckpointFormatError(`${fileName} is empty`);
   if (!ZipReader.isZip(bytes)) throw new CheckpointFormatError(notAZipMessage(bytes, fileName));
   let zip: ZipReader;
   try {
-    zip = new ZipReader(bytes, fileName);
+    zip = new ZipReader(bytes, fileName, budget);
   } catch (e) {
     if (e instanceof ZipError) throw new CheckpointFormatError(`cannot read ${fileName}: ${e.message.replace(`${fileName}: `, '')}`);
     throw e;
@@ -319,16 +313,17 @@ export function readTorchCheckpoint(bytes: Uint8Array, fileName = 'checkpoint'):
 
   let root: unknown;
   try {
-    root = unpickle(zip.read(`${prefix}data.pkl`), { fileName, globals: TORCH_GLOBALS, persistentLoad });
+    root = unpickle(zip.read(`${prefix}data.pkl`), { fileName, globals: torchGlobals(budget), persistentLoad, budget });
   } catch (e) {
     if (e instanceof ZipError) throw new CheckpointFormatError(`cannot read ${fileName}: ${e.message.replace(`${fileName}: `, '')}`);
     throw e;
   }
   const meta: Record<string, unknown> = {};
   if (root instanceof Map) {
-    for (const [k, v] of root) {
-      if (!containsTensor(v)) Object.defineProperty(meta, String(k), { value: toPlain(v), enumerable: true, writable: true, configurable: true });
-    }
+    const plain = new Map<unknown, unknown>();
+    for (const [k, v] of root) if (!containsTensor(v)) plain.set(k, v);
+    // one bounded copy of all the metadata: the node and character limits are per file
+    Object.assign(meta, toPlain(plain, fileName, budget.limits) as Record<string, unknown>);
   }
   return { fileName, archiveName, formatVersion, root, meta };
 }
@@ -352,33 +347,18 @@ function containsTensor(v: unknown, seen = new Set<unknown>()): boolean {
 /**
  * The unpickled tree as plain JS: Maps become objects (keys stringified), tuples and sets
  * arrays, `torch.float32`-style references their dotted names. Tensors, bytes (Uint8Array)
- * and big ints (bigint) are kept as they are. Shared and cyclic references are preserved.
+ * and big ints (bigint) are kept as they are. A bounded tree copy (limits.ts `boundedCopy`):
+ * shared references are copied each time (and counted), a cycle or too deep, too large a tree
+ * is refused with a `LoadLimitError` naming `source`.
  */
-export function toPlain(value: unknown): unknown {
-  const memo = new Map<object, unknown>();
-  const walk = (v: unknown): unknown => {
-    if (v === null || typeof v !== 'object') return v;
-    if (isTorchTensor(v) || v instanceof Uint8Array) return v;
-    if (v instanceof PyGlobal) return v.qualifiedName;
-    if (memo.has(v)) return memo.get(v);
-    if (v instanceof Map) {
-      const out: Record<string, unknown> = {};
-      memo.set(v, out);
-      for (const [k, x] of v) {
-        Object.defineProperty(out, String(k), { value: walk(x), enumerable: true, writable: true, configurable: true });
-      }
-      return out;
-    }
-    if (Array.isArray(v) || v instanceof Set) {
-      const out: unknown[] = [];
-      memo.set(v, out);
-      for (const x of v) out.push(walk(x));
-      return out;
-    }
-    return v;
-  };
-  return walk(value);
+export function toPlain(value: unknown, source = 'checkpoint', limits: Partial<LoadLimits> = {}): unknown {
+  return boundedCopy(value, source, {
+    limits,
+    leaf: (v) => (isTorchTensor(v) || v instanceof Uint8Array ? { keep: v } : v instanceof PyGlobal ? { keep: v.qualifiedName } : undefined),
+    entries: (v) => (v instanceof Map ? v : null),
+  });
 }
+export { LoadLimitError };
 
 /** Every tensor in the tree, keyed by its dotted path (`optimizer_state_dict.state.0.exp_avg`). */
 export function listTensors(value: unknown): Map<string, TorchTensor> {

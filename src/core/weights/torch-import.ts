@@ -7,6 +7,7 @@ import { SEED_CONFIG, paramSpecs, type UNetConfig } from '../model.ts';
 import type { TorchTensor } from './tensor.ts';
 import { tfjsToTorch, torchToTfjs } from './layout.ts';
 import type { NamedArray } from './format.ts';
+import { firstNonFinite } from './limits.ts';
 
 export class WeightsMismatchError extends Error {
   override name = 'WeightsMismatchError';
@@ -46,7 +47,9 @@ export function fromTorchStateDict(sd: Map<string, TorchTensor>, source = 'check
     } else if (!(t.data instanceof Float32Array)) {
       wrong.push(`${s.name}: dtype ${t.dtype} is not a floating-point type`);
     } else {
-      weights.set(s.name, torchToTfjs(s, t.data));
+      const bad = firstNonFinite(t.data);
+      if (bad) wrong.push(`${s.name}: holds NaN or infinite values (first at index ${bad[0]}: ${bad[1]})`);
+      else weights.set(s.name, torchToTfjs(s, t.data));
     }
   }
   const known = new Set(specs.map((s) => s.name));

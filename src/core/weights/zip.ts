@@ -1,10 +1,15 @@
 /**
  * A small zip reader over the central directory: STORED entries come back as zero-copy
  * subarrays of the input (a torch checkpoint is mostly stored tensor bytes, often tens of MB),
- * DEFLATE entries are inflated with fflate. Zip64 sizes and offsets are understood.
+ * DEFLATE entries are inflated with fflate, streaming, into a buffer of the declared size that
+ * the file's byte budget must allow first: inflation stops at the declared size, so a small
+ * entry that claims or inflates to gigabytes is refused without allocating them. Zip64 sizes
+ * and offsets are understood; names with `..`, absolute or drive paths are listed but refused
+ * when read.
  */
 
-import { inflateSync } from 'fflate';
+import { Inflate } from 'fflate';
+import { Budget } from './limits.ts';
 
 export interface ZipEntry {
   readonly name: string;
@@ -28,10 +33,14 @@ export class ZipReader {
   readonly entries: ReadonlyMap<string, ZipEntry>;
   private readonly dv: DataView;
 
+  private readonly budget: Budget;
+
   constructor(
     private readonly bytes: Uint8Array,
     private readonly fileName = 'archive',
+    budget?: Budget,
   ) {
+    this.budget = budget ?? new Budget(fileName);
     this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.entries = this.readCentralDirectory();
   }
@@ -87,6 +96,8 @@ export class ZipReader {
       cdOffset = this.u64(z64 + 48);
     }
     if (cdOffset + cdSize > n) this.fail('central directory runs past the end of the file (truncated zip)');
+    // every central record takes at least 46 bytes: a count beyond that is a lie, not a loop to run
+    if (count > cdSize / 46) this.fail(`central directory claims ${count} entries in ${cdSize} bytes (corrupt zip)`);
     const entries = new Map<string, ZipEntry>();
     const decoder = new TextDecoder('utf-8');
     let p = cdOffset;
@@ -129,6 +140,9 @@ export class ZipReader {
   read(name: string): Uint8Array {
     const entry = this.entries.get(name);
     if (!entry) this.fail(`missing entry '${name}'`);
+    if (name.startsWith('/') || /^[A-Za-z]:/.test(name) || name.split(/[\\/]/).includes('..')) {
+      this.fail(`entry name '${name}' points outside the archive; refusing to read it`);
+    }
     const e = entry!;
     const at = e.localHeaderOffset;
     if (this.u32(at) !== SIG_LOCAL) this.fail(`corrupt local header for '${name}'`);
@@ -141,16 +155,35 @@ export class ZipReader {
       if (e.compressedSize !== e.size) this.fail(`stored entry '${name}' has inconsistent sizes`);
       return raw;
     }
-    if (e.method === 8) {
-      let out: Uint8Array;
-      try {
-        out = inflateSync(raw, { out: new Uint8Array(e.size) });
-      } catch (err) {
-        this.fail(`entry '${name}' does not inflate: ${(err as Error).message}`);
-      }
-      if (out!.length !== e.size) this.fail(`entry '${name}' inflated to ${out!.length} bytes, expected ${e.size}`);
-      return out!;
-    }
+    if (e.method === 8) return this.inflate(name, raw, e.size);
     return this.fail(`entry '${name}' uses zip compression method ${e.method}; only stored (0) and deflate (8) are supported`);
+  }
+
+  /** Streams `raw` through inflate into `size` bytes (charged to the budget first); stops at the first byte too many. */
+  private inflate(name: string, raw: Uint8Array, size: number): Uint8Array {
+    this.budget.chargeBytes(size, `zip entry '${name}' (declared ${size} bytes inflated from ${raw.length})`);
+    const out = new Uint8Array(size);
+    let at = 0;
+    let done = false;
+    const TOO_MANY = new Error('too many');
+    const inf = new Inflate((chunk, final) => {
+      if (at + chunk.length > size) throw TOO_MANY;
+      out.set(chunk, at);
+      at += chunk.length;
+      if (final) done = true;
+    });
+    const CHUNK = 64 * 1024;
+    try {
+      for (let p = 0; p < raw.length || !done; p += CHUNK) {
+        const last = p + CHUNK >= raw.length;
+        inf.push(raw.subarray(p, Math.min(raw.length, p + CHUNK)), last);
+        if (last) break;
+      }
+    } catch (err) {
+      if (err === TOO_MANY) this.fail(`entry '${name}' inflates to more than the ${size} bytes it declares; refusing it`);
+      this.fail(`entry '${name}' does not inflate: ${(err as Error).message}`);
+    }
+    if (at !== size) this.fail(`entry '${name}' inflated to ${at} bytes, expected ${size}`);
+    return out;
   }
 }
