@@ -301,14 +301,15 @@ describe('resolveCifarDir / loadCifar', () => {
     }
   });
 
-  test('loadCifar concatenates batches in order and honours limit', () => {
+  test('loadCifar refuses short batch files, concatenates batches in order and honours limit', () => {
     const root = tmpDir();
     try {
       TRAIN_FILES.forEach((f, k) => fs.writeFileSync(path.join(root, f), records(3, () => k)));
-      const all = loadCifar(root, 'train');
+      assert.throws(() => loadCifar(root, 'train'), (e: Error) => e instanceof UserError && /data_batch_1\.bin is 9,219 bytes \(3 records\); an official CIFAR-10 batch holds 10,000 records/.test(e.message));
+      const all = loadCifar(root, 'train', { anySize: true });
       assert.equal(all.count, 15);
       assert.deepEqual([...all.labels], [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4]);
-      const some = loadCifar(root, 'train', { limit: 7 });
+      const some = loadCifar(root, 'train', { limit: 7, anySize: true });
       assert.equal(some.count, 7);
       assert.equal(some.images.length, 7 * IMAGE_BYTES);
       assert.deepEqual([...some.labels], [0, 0, 0, 1, 1, 1, 2]);

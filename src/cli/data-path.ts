@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import {
   CIFAR_DIR_NAME,
   RECORD_BYTES,
+  RECORDS_PER_FILE,
   TEST_FILE,
   TRAIN_FILES,
   concatBatches,
@@ -85,6 +86,8 @@ export function resolveCifarDir(explicit?: string): string {
 export interface LoadCifarOptions {
   /** Read at most this many records (from the first files, in order). */
   limit?: number;
+  /** Accept batch files of any whole number of records (tests); otherwise each must hold 10,000. */
+  anySize?: boolean;
 }
 
 function readFileBytes(file: string, maxBytes?: number): Uint8Array {
@@ -127,6 +130,13 @@ export function loadCifar(dir: string, which: 'train' | 'test', opts: LoadCifarO
     if (limit !== undefined && have >= limit) break;
     const file = path.join(dir, f);
     const size = fs.statSync(file).size;
+    if (!opts.anySize && size !== RECORDS_PER_FILE * RECORD_BYTES) {
+      throw new UserError(
+        `${file} is ${size.toLocaleString('en-US')} bytes (${(size / RECORD_BYTES).toLocaleString('en-US', { maximumFractionDigits: 2 })} records); ` +
+          `an official CIFAR-10 batch holds ${RECORDS_PER_FILE.toLocaleString('en-US')} records (${(RECORDS_PER_FILE * RECORD_BYTES).toLocaleString('en-US')} bytes). ` +
+          'Run `diffusion data --force` to download it again.',
+      );
+    }
     let want: number | undefined;
     if (limit !== undefined && size % RECORD_BYTES === 0 && (limit - have) * RECORD_BYTES < size) {
       want = (limit - have) * RECORD_BYTES;

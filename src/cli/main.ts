@@ -48,11 +48,20 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-main(process.argv.slice(2)).then(
+// --debug (anywhere) or DIFFUSION_DEBUG=1 prints stack traces; otherwise every failure is one
+// `error:` message (a file's problem names the file).
+const argv = process.argv.slice(2);
+const debug = argv.includes('--debug') || process.env.DIFFUSION_DEBUG === '1';
+main(argv.filter((a) => a !== '--debug')).then(
   (code) => { process.exitCode = code; },
   (e: unknown) => {
-    if (e instanceof UserError) console.error(`error: ${e.message}`);
-    else console.error(e);
+    if (debug) console.error(e);
+    else if (e instanceof UserError) console.error(`error: ${e.message}`);
+    else if (e instanceof RangeError && /call stack|Invalid (string|array) length|allocation failed/i.test(e.message)) {
+      console.error(`error: ${e.message}: the input is too large or too deeply nested (run with --debug for the stack trace)`);
+    } else {
+      console.error(`error: ${e instanceof Error ? e.message : String(e)} (an unexpected ${e instanceof Error ? e.name : 'failure'}; run with --debug for the stack trace)`);
+    }
     process.exitCode = 1;
   },
 );

@@ -4,7 +4,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { MANIFEST_FILE, encodeWeights, shardPaths, type EncodeOptions, type NamedArray, type WeightsManifest, type WeightsMeta } from '../core/weights/format.ts';
+import { MANIFEST_FILE, encodeWeights, shardPaths, validateManifest, type EncodeOptions, type NamedArray, type WeightsManifest, type WeightsMeta } from '../core/weights/format.ts';
+import { Budget, budgetFor, confinedPath, LoadLimitError, parseJsonLimited, type LoadLimits } from '../core/weights/limits.ts';
+import { recoverDir, writeDirAtomic, type StepHook } from './fs-safe.ts';
 import { loadProjectWeights, loadTorchOrSafetensors, type LoadedWeights } from '../core/weights/load-any.ts';
 import { ZipReader } from '../core/weights/zip.ts';
 import { UserError } from './command.ts';
@@ -12,34 +14,60 @@ import { UserError } from './command.ts';
 /** The shipped full-width weights, used when a command gets no --weights. */
 export const DEFAULT_WEIGHTS = 'public/weights/simple-unet';
 
+/** Reads a file whose size the budget allows; `what` names it in errors. */
+function readBounded(file: string, budget: Budget): Uint8Array {
+  const st = fs.statSync(file);
+  if (!st.isFile()) throw new LoadLimitError(`${file} is not a regular file`);
+  budget.chargeBytes(st.size, `reading ${file}`);
+  return new Uint8Array(fs.readFileSync(file));
+}
+
+/** A shard named in `manifest`, confined to `dir` (symbolic links included) and within the budget. */
+function readShard(dir: string, rel: unknown, manifest: string, budget: Budget): Uint8Array {
+  const f = path.join(dir, confinedPath(rel, manifest));
+  if (!fs.existsSync(f)) throw new LoadLimitError(`${manifest}: weights shard ${f} is missing`);
+  const real = fs.realpathSync(f);
+  const realDir = fs.realpathSync(dir);
+  if (path.relative(realDir, real).startsWith('..') || path.isAbsolute(path.relative(realDir, real))) {
+    throw new LoadLimitError(`${manifest}: weights shard ${String(rel)} resolves outside the weights folder (${real})`);
+  }
+  return readBounded(f, budget);
+}
+
+/** Shard paths of a parsed (not yet validated) manifest, or an error naming what is malformed. */
+function manifestPaths(json: unknown, source: string): unknown[] {
+  const groups = json !== null && typeof json === 'object' ? (json as { weightsManifest?: unknown }).weightsManifest : undefined;
+  if (!Array.isArray(groups)) return [];
+  return groups.flatMap((g) => (g !== null && typeof g === 'object' && Array.isArray((g as { paths?: unknown }).paths) ? (g as { paths: unknown[] }).paths : []))
+    .map((p) => confinedPath(p, source));
+}
+
 /** Loads any supported weights path; errors become UserErrors with the file named. */
-export function loadWeightsPath(p: string, prefer: 'ema' | 'model' = 'ema'): LoadedWeights {
+export function loadWeightsPath(p: string, prefer: 'ema' | 'model' = 'ema', limits: Partial<LoadLimits> = {}): LoadedWeights {
+  // a folder whose replacement was interrupted: put the complete copy back first
+  if (!p.endsWith('.json')) {
+    try { recoverDir(p, MANIFEST_FILE); } catch { /* read what is there */ }
+  }
   if (!fs.existsSync(p)) throw new UserError(`no weights at ${p}${p === DEFAULT_WEIGHTS ? ' (train some with `diffusion train`, or import a checkpoint with `diffusion import`)' : ''}`);
   try {
     if (fs.statSync(p).isDirectory() || p.endsWith('.json')) {
       const file = fs.statSync(p).isDirectory() ? path.join(p, MANIFEST_FILE) : p;
       if (!fs.existsSync(file)) throw new Error(`${p} has no ${MANIFEST_FILE}; is it a weights folder?`);
-      let json: unknown;
-      try {
-        json = JSON.parse(fs.readFileSync(file, 'utf8'));
-      } catch (e) {
-        throw new Error(`${file} is not valid JSON: ${(e as Error).message}`);
-      }
+      const budget = new Budget(file, limits);
+      const json = parseJsonLimited(new TextDecoder().decode(readBounded(file, budget)), file, budget.limits);
+      const manifest = validateManifest(json, file, budget.limits);
       const dir = path.dirname(file);
-      const paths = (json as { weightsManifest?: { paths?: string[] }[] }).weightsManifest?.flatMap((g) => g.paths ?? []) ?? [];
-      const shards = paths.map((s) => {
-        const f = path.join(dir, s);
-        if (!fs.existsSync(f)) throw new Error(`weights shard ${f} is missing`);
-        return new Uint8Array(fs.readFileSync(f));
-      });
-      return loadProjectWeights(json, shards, file);
+      const shards = shardPaths(manifest).map((s) => readShard(dir, s, file, budget));
+      return loadProjectWeights(manifest, shards, file, budget.limits);
     }
-    const bytes = new Uint8Array(fs.readFileSync(p));
-    const zipped = projectZip(bytes, p);
+    const budget = new Budget(p, limits);
+    const bytes = readBounded(p, budget);
+    const zipped = projectZip(bytes, p, budget);
     if (zipped) return zipped;
-    return loadTorchOrSafetensors(bytes, p, prefer);
+    return loadTorchOrSafetensors(bytes, p, prefer, budget);
   } catch (e) {
     if (e instanceof UserError) throw e;
+    if (e instanceof RangeError) throw new UserError(`${p}: ${e.message} (the file is too large or too deeply nested to read)`);
     throw new UserError((e as Error).message);
   }
 }
@@ -49,9 +77,10 @@ export function loadWeightsPath(p: string, prefer: 'ema' | 'model' = 'ema'): Loa
  * folder), unzipped in memory. Returns null for any other file, so a PyTorch checkpoint (also a
  * zip, but without weights.json) goes on to the PyTorch reader.
  */
-export function projectZip(bytes: Uint8Array, p: string): LoadedWeights | null {
+export function projectZip(bytes: Uint8Array, p: string, limits?: Budget | Partial<LoadLimits>): LoadedWeights | null {
   if (!ZipReader.isZip(bytes)) return null;
-  const zip = new ZipReader(bytes, p);
+  const budget = budgetFor(p, limits);
+  const zip = new ZipReader(bytes, p, budget);
   const manifests = [...zip.entries.keys()].filter((n) => n === MANIFEST_FILE || n.endsWith(`/${MANIFEST_FILE}`));
   if (manifests.length === 0) {
     if (p.toLowerCase().endsWith('.zip')) {
@@ -63,35 +92,30 @@ export function projectZip(bytes: Uint8Array, p: string): LoadedWeights | null {
   // The shallowest weights.json wins (a zipped folder holds one).
   const entry = manifests.sort((a, b) => a.split('/').length - b.split('/').length)[0];
   const dir = entry.slice(0, entry.length - MANIFEST_FILE.length);
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder().decode(zip.read(entry)));
-  } catch (e) {
-    throw new Error(`${p}: ${entry} is not valid JSON: ${(e as Error).message}`);
-  }
-  const paths = (json as { weightsManifest?: { paths?: string[] }[] }).weightsManifest?.flatMap((g) => g.paths ?? []) ?? [];
-  const shards = paths.map((s) => {
-    const name = dir + s;
+  const source = `${p} (${entry})`;
+  const json = parseJsonLimited(new TextDecoder().decode(zip.read(entry)), source, budget.limits);
+  const shards = manifestPaths(json, source).map((s) => {
+    const name = dir + String(s);
     if (!zip.has(name)) throw new Error(`${p}: weights shard ${name} is missing from the zip`);
     return zip.read(name);
   });
-  return loadProjectWeights(json, shards, `${p} (${entry})`);
+  return loadProjectWeights(json, shards, source, budget.limits);
 }
 
-/** Writes into a temporary folder and renames it into place, so a crash never leaves half a checkpoint. */
-export function writeWeightsDir(dir: string, tensors: NamedArray[], meta: WeightsMeta, opts: EncodeOptions = {}, extraFiles: Record<string, string> = {}): WeightsManifest {
+/**
+ * Writes a weights folder atomically (fs-safe.ts `writeDirAtomic`): at every instant either the
+ * old or the new folder is complete, and the next read or write recovers it. `hook` is for tests.
+ */
+export function writeWeightsDir(dir: string, tensors: NamedArray[], meta: WeightsMeta, opts: EncodeOptions = {}, extraFiles: Record<string, string> = {}, hook?: StepHook): WeightsManifest {
   const { manifest, shards } = encodeWeights(tensors, meta, opts);
-  const abs = path.resolve(dir);
-  const tmp = `${abs}.tmp-${process.pid}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(tmp, { recursive: true });
-  shardPaths(manifest).forEach((s, i) => fs.writeFileSync(path.join(tmp, s), shards[i]));
-  for (const [name, text] of Object.entries(extraFiles)) fs.writeFileSync(path.join(tmp, name), text);
-  fs.writeFileSync(path.join(tmp, MANIFEST_FILE), JSON.stringify(manifest, null, 1));
-  const old = `${abs}.old-${process.pid}`;
-  if (fs.existsSync(abs)) fs.renameSync(abs, old);
-  fs.mkdirSync(path.dirname(abs), { recursive: true });
-  fs.renameSync(tmp, abs);
-  fs.rmSync(old, { recursive: true, force: true });
+  writeManifestDir(dir, manifest, shards, extraFiles, hook);
   return manifest;
+}
+
+/** A manifest + shards (+ small extra files) written with `writeDirAtomic`. */
+export function writeManifestDir(dir: string, manifest: WeightsManifest, shards: Uint8Array[], extraFiles: Record<string, string> = {}, hook?: StepHook, indent?: number): void {
+  const files: [string, Uint8Array | string][] = shardPaths(manifest).map((s, i) => [s, shards[i]!]);
+  for (const [name, text] of Object.entries(extraFiles)) files.push([name, text]);
+  files.push([MANIFEST_FILE, JSON.stringify(manifest, null, indent ?? 1)]);
+  writeDirAtomic(dir, files, MANIFEST_FILE, hook);
 }

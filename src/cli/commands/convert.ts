@@ -1,5 +1,7 @@
 /** `diffusion import` (PyTorch / safetensors → project weights) and `export` (→ .safetensors). */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { checkWritableDir, checkWritableFile } from '../fs-safe.ts';
 import { UserError, type Command } from '../command.ts';
 import { parse } from '../args.ts';
 import { modelTensors, type WeightsMeta } from '../../core/weights/format.ts';
@@ -38,6 +40,9 @@ export const importCommand: Command = {
     const { values: v, positionals } = parse(args, { out: { type: 'string' }, raw: { type: 'boolean' }, float16: { type: 'boolean' } }, IMPORT_USAGE);
     if (positionals.length !== 1) throw new UserError(`import takes one file\n\n${IMPORT_USAGE}`);
     if (!v.out) throw new UserError(`--out DIR is required\n\n${IMPORT_USAGE}`);
+    if (!fs.existsSync(positionals[0])) throw new UserError(`no file at ${positionals[0]}`);
+    if (fs.existsSync(v.out) && !fs.statSync(v.out).isDirectory()) throw new UserError(`--out ${v.out} is a file, not a folder`);
+    checkWritableDir(path.dirname(path.resolve(v.out)), `the folder of --out ${v.out}`);
     const w = loadWeightsPath(positionals[0], v.raw ? 'model' : 'ema');
     const meta: WeightsMeta = { ...w.meta, extra: { importedFrom: positionals[0], source: w.source } };
     const extraFiles: Record<string, string> = {};
@@ -59,6 +64,7 @@ export const exportCommand: Command = {
   async run(args) {
     const { values: v } = parse(args, { weights: { type: 'string', default: 'public/weights/simple-unet' }, out: { type: 'string' } }, EXPORT_USAGE);
     if (!v.out) throw new UserError(`--out FILE.safetensors is required\n\n${EXPORT_USAGE}`);
+    checkWritableFile(v.out, '--out');
     const w = loadWeightsPath(v.weights!);
     const tensors = toTorchTensors(w.weights, w.config).map((t) => ({ ...t, dtype: 'F32' as const }));
     const meta = { simple_unet: JSON.stringify({ modelConfig: w.config, schedule: w.meta.schedule, prediction: w.meta.prediction, weightsKind: w.meta.weightsKind, training: w.meta.training }) };

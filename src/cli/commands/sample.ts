@@ -14,6 +14,7 @@ import { DEFAULT_WEIGHTS, loadWeightsPath } from '../weights-files.ts';
 import { encodePNG, imageGrid } from '../png.ts';
 import { readNpy, writeNpy, nchwToNhwc, nhwcToNchw } from '../npy.ts';
 import { progress } from '../progress.ts';
+import { checkWritableFile } from '../fs-safe.ts';
 
 const USAGE = `Usage: diffusion sample [options]
 
@@ -77,10 +78,13 @@ export const sampleCommand: Command = {
     }
     if (v.guidance !== undefined && !labels) throw new UserError('--guidance needs --class (guidance pulls samples toward a class)');
     const guidance = labels ? num(v.guidance ?? String(RECOMMENDED_GUIDANCE), 'guidance', GUIDANCE_RANGE) : 1;
-    for (const f of [v.out!, v['out-npy']].filter(Boolean) as string[]) {
-      const dir = path.dirname(path.resolve(f));
-      if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw new UserError(`cannot write ${f}: ${dir} is not a folder`);
-    }
+    if (v.backend !== 'wasm' && v.backend !== 'cpu') throw new UserError(`--backend must be wasm or cpu, got '${v.backend}'`);
+    if (v['out-npy'] && path.resolve(v['out-npy']) === path.resolve(v.out!)) throw new UserError('--out and --out-npy name the same file');
+    // both outputs are proven writable now, not after minutes of sampling
+    checkWritableFile(v.out!, '--out');
+    if (v['out-npy']) checkWritableFile(v['out-npy'], '--out-npy');
+    if (!fs.existsSync(v.weights!)) throw new UserError(`no weights at ${v.weights}${v.weights === DEFAULT_WEIGHTS ? ' (train some with `diffusion train`, or import a checkpoint with `diffusion import`)' : ''}`);
+    if (v['init-noise'] && !fs.existsSync(v['init-noise'])) throw new UserError(`--init-noise: no file at ${v['init-noise']}`);
     let initNoise: Float32Array | undefined;
     if (v['init-noise']) {
       const a = readNpy(v['init-noise']);
@@ -116,7 +120,6 @@ export const sampleCommand: Command = {
     model.dispose();
     const secs = (performance.now() - t0) / 1000;
     const { rgb, width, height } = imageGrid(data, n, 32, scale, 2, cols);
-    fs.mkdirSync(path.dirname(path.resolve(v.out!)), { recursive: true });
     fs.writeFileSync(v.out!, encodePNG(rgb, width, height));
     console.log(`wrote ${v.out} (${n} images, ${secs.toFixed(1)} s, ${(n * steps / secs).toFixed(1)} image-steps/s)`);
     if (v['out-npy']) {

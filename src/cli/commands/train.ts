@@ -11,9 +11,11 @@ import { Trainer, RECIPES, type RecipeName, type TrainerState } from '../../core
 import { NUM_CLASSES } from '../../core/data/cifar.ts';
 import { loadWeightsPath } from '../weights-files.ts';
 import { encodeCheckpoint, decodeCheckpoint } from '../../core/checkpoint.ts';
-import { modelTensors, MANIFEST_FILE, shardPaths, type TrainingRecord } from '../../core/weights/format.ts';
+import { modelTensors, MANIFEST_FILE, shardPaths, validateManifest, type TrainingRecord } from '../../core/weights/format.ts';
 import { resolveCifarDir, loadCifar } from '../data-path.ts';
-import { writeWeightsDir } from '../weights-files.ts';
+import { writeWeightsDir, writeManifestDir } from '../weights-files.ts';
+import { checkWritableDir, recoverDir, type StepHook } from '../fs-safe.ts';
+import { confinedPath, parseJsonLimited } from '../../core/weights/limits.ts';
 import { progress } from '../progress.ts';
 
 const USAGE = `Usage: diffusion train [options]
@@ -49,17 +51,25 @@ Recipes (--recipe; flags below override their values):
   --prediction P      epsilon (the seed's, default) | v
   --backend NAME      wasm | cpu (default wasm)`;
 
-function readCheckpointDir(dir: string): { state: TrainerState; width: number; schedule: ScheduleConfig; numClasses: number } {
+export function readCheckpointDir(dir: string): { state: TrainerState; width: number; schedule: ScheduleConfig; numClasses: number } {
   const file = path.join(dir, MANIFEST_FILE);
+  // a save that was interrupted leaves the old or the new checkpoint complete: put it back first
+  recoverDir(dir, MANIFEST_FILE);
   if (!fs.existsSync(file)) throw new UserError(`nothing to resume: ${file} does not exist`);
-  const json = JSON.parse(fs.readFileSync(file, 'utf8'));
-  const shards = (json.weightsManifest as { paths: string[] }[]).flatMap((g) => g.paths).map((p) => new Uint8Array(fs.readFileSync(path.join(dir, p))));
   try {
+    const json = parseJsonLimited(fs.readFileSync(file, 'utf8'), file);
+    const shards = shardPaths(validateManifest(json, file)).map((p) => new Uint8Array(fs.readFileSync(path.join(dir, confinedPath(p, file)))));
     const { state, manifest } = decodeCheckpoint(json, shards, file);
     return { state, width: manifest.modelConfig.width, schedule: manifest.schedule, numClasses: manifest.modelConfig.numClasses };
   } catch (e) {
     throw new UserError((e as Error).message);
   }
+}
+
+/** Tests set this to interrupt a checkpoint save between two filesystem steps. */
+export let saveHook: StepHook | undefined;
+export function setSaveHook(h: StepHook | undefined): void {
+  saveHook = h;
 }
 
 export const trainCommand: Command = {
@@ -75,19 +85,35 @@ export const trainCommand: Command = {
       schedule: { type: 'string', default: 'linear' }, prediction: { type: 'string', default: 'epsilon' },
       recipe: { type: 'string', default: 'project' }, 'init-from': { type: 'string' }, warmup: { type: 'string' },
     }, USAGE);
+    // Every argument is checked before any work (data, weights, backend): a typo costs nothing.
     if (!Object.hasOwn(RECIPES, v.recipe!)) throw new UserError(`--recipe must be one of ${Object.keys(RECIPES).join(', ')}, got '${v.recipe}'`);
     const recipe = RECIPES[v.recipe as RecipeName];
     if (v.resume && v['init-from']) throw new UserError('--init-from starts a new run; it cannot be combined with --resume');
-    const backend = await initNodeBackend(v.backend);
-    const dir = resolveCifarDir(v.data);
-    const data = loadCifar(dir, 'train', v.limit ? { limit: num(v.limit, 'limit', { int: true, min: 1 }) } : {});
-    const out = path.resolve(v.out!);
-    const ckptDir = path.join(out, 'checkpoint');
     if (v.schedule !== 'linear' && v.schedule !== 'cosine') throw new UserError(`--schedule must be linear or cosine, got '${v.schedule}'`);
     if (v.prediction !== 'epsilon' && v.prediction !== 'v') throw new UserError(`--prediction must be epsilon or v, got '${v.prediction}'`);
+    if (v.backend !== 'wasm' && v.backend !== 'cpu') throw new UserError(`--backend must be wasm or cpu, got '${v.backend}'`);
+    const limit = v.limit ? num(v.limit, 'limit', { int: true, min: 1 }) : undefined;
+    let width = num(v.width, 'width', { min: 0.125, max: 64 });
+    const batch = num(v.batch, 'batch', { int: true, min: 1, max: 65536 });
+    const lr = v.lr ? num(v.lr, 'lr', { min: 0, max: 1 }) : recipe.lr;
+    const warmup = v.warmup ? num(v.warmup, 'warmup', { int: true, min: 0 }) : recipe.warmupSteps;
+    const totalSteps = num(v.steps, 'steps', { int: true, min: 1 });
+    const seedArg = num(v.seed, 'seed', { int: true });
+    const stopAfter = v['stop-after'] ? num(v['stop-after'], 'stop-after', { int: true, min: 1 }) : Infinity;
+    const budget = v['time-budget'] ? num(v['time-budget'], 'time-budget', { min: 1 }) * 1000 : Infinity;
+    const every = num(v['ckpt-every'], 'ckpt-every', { int: true, min: 1 });
+    if (v['init-from'] && !fs.existsSync(v['init-from'])) throw new UserError(`--init-from: no weights at ${v['init-from']}`);
+    const out = path.resolve(v.out!);
+    const ckptDir = path.join(out, 'checkpoint');
+    // --out must be writable now, not at the first checkpoint
+    checkWritableDir(out, `--out ${v.out}`);
+    if (v.resume) recoverDir(ckptDir, MANIFEST_FILE);
+    if (v.resume && !fs.existsSync(path.join(ckptDir, MANIFEST_FILE))) throw new UserError(`nothing to resume: ${path.join(ckptDir, MANIFEST_FILE)} does not exist`);
+    const backend = await initNodeBackend(v.backend);
+    const dir = resolveCifarDir(v.data);
+    const data = loadCifar(dir, 'train', limit ? { limit } : {});
     let scheduleConfig: ScheduleConfig = { ...SEED_SCHEDULE, kind: v.schedule };
     let state: TrainerState | undefined;
-    let width = num(v.width, 'width', { min: 0.125 });
     // A conditional recipe trains the 10-class network; a resumed run keeps what it was.
     let numClasses = recipe === RECIPES.seed ? 0 : NUM_CLASSES;
     if (v.resume) ({ state, width, schedule: scheduleConfig, numClasses } = readCheckpointDir(ckptDir));
@@ -98,11 +124,10 @@ export const trainCommand: Command = {
       scheduleConfig = init.meta.schedule;
     }
     const schedule = makeSchedule(scheduleConfig);
-    const model = init ? new SimpleUNet(init.config, init.weights) : new SimpleUNet({ width, numClasses }, undefined, num(v.seed, 'seed', { int: true }));
+    const model = init ? new SimpleUNet(init.config, init.weights) : new SimpleUNet({ width, numClasses }, undefined, seedArg);
     const trainer = new Trainer(model, schedule, { images: data.images, labels: data.labels, count: data.count }, state ? {} : {
-      ...recipe, batchSize: num(v.batch, 'batch', { int: true, min: 1 }), lr: v.lr ? num(v.lr, 'lr', { min: 0 }) : recipe.lr,
-      warmupSteps: v.warmup ? num(v.warmup, 'warmup', { int: true, min: 0 }) : recipe.warmupSteps,
-      totalSteps: num(v.steps, 'steps', { int: true, min: 1 }), seed: num(v.seed, 'seed', { int: true }), prediction: init?.meta.prediction ?? v.prediction,
+      ...recipe, batchSize: batch, lr, warmupSteps: warmup,
+      totalSteps, seed: seedArg, prediction: init?.meta.prediction ?? v.prediction,
     }, state);
     const cfg = trainer.config;
     const command = `diffusion train ${args.join(' ')}`;
@@ -119,24 +144,15 @@ export const trainCommand: Command = {
     const save = async () => {
       const st = await trainer.state();
       const { manifest, shards } = encodeCheckpoint(st, model.config, schedule.config, record());
-      const tmp = `${ckptDir}.tmp`;
-      fs.rmSync(tmp, { recursive: true, force: true });
-      fs.mkdirSync(tmp, { recursive: true });
-      shardPaths(manifest).forEach((p, i) => fs.writeFileSync(path.join(tmp, p), shards[i]));
-      fs.writeFileSync(path.join(tmp, MANIFEST_FILE), JSON.stringify(manifest));
-      fs.rmSync(ckptDir, { recursive: true, force: true });
-      fs.renameSync(tmp, ckptDir);
+      writeManifestDir(ckptDir, manifest, shards, {}, saveHook, 0);
       writeWeightsDir(path.join(out, 'ema'), modelTensors(st.ema, model.config), { modelConfig: model.config, schedule: schedule.config, prediction: cfg.prediction, weightsKind: 'ema', training: record() },
-        {}, { 'loss.json': JSON.stringify({ batchSize: cfg.batchSize, losses: st.losses }) });
+        {}, { 'loss.json': JSON.stringify({ batchSize: cfg.batchSize, losses: st.losses }) }, saveHook);
     };
 
     let stop = false;
     const onSignal = () => { stop = true; console.error('\nstopping after this step (checkpoint follows)…'); };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
-    const stopAfter = v['stop-after'] ? num(v['stop-after'], 'stop-after', { int: true, min: 1 }) : Infinity;
-    const budget = v['time-budget'] ? num(v['time-budget'], 'time-budget', { min: 1 }) * 1000 : Infinity;
-    const every = num(v['ckpt-every'], 'ckpt-every', { int: true, min: 1 });
     const goal = Math.min(cfg.totalSteps, trainer.step + stopAfter);
     const bar = progress({ total: goal - trainer.step, label: 'training', unit: 'step' });
     const started = performance.now();
