@@ -30,7 +30,7 @@ export const DEFAULT_LIMITS: Readonly<LoadLimits> = Object.freeze({
   maxBytes: 1024 * 1024 * 1024,
   maxElements: 2 ** 27,
   maxDepth: 64,
-  maxNodes: 2_000_000,
+  maxNodes: 1_000_000,
   maxChars: 64 * 1024 * 1024,
   maxIntBytes: 4096,
 });

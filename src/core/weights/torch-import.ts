@@ -37,6 +37,7 @@ export function fromTorchStateDict(sd: Map<string, TorchTensor>, source = 'check
   }
   const missing: string[] = [];
   const wrong: string[] = [];
+  const nonFinite: string[] = [];
   const weights = new Map<string, Float32Array>();
   for (const s of specs) {
     const t = sd.get(s.name);
@@ -48,7 +49,7 @@ export function fromTorchStateDict(sd: Map<string, TorchTensor>, source = 'check
       wrong.push(`${s.name}: dtype ${t.dtype} is not a floating-point type`);
     } else {
       const bad = firstNonFinite(t.data);
-      if (bad) wrong.push(`${s.name}: holds NaN or infinite values (first at index ${bad[0]}: ${bad[1]})`);
+      if (bad) nonFinite.push(`${s.name} (first at index ${bad[0]}: ${bad[1]})`);
       else weights.set(s.name, torchToTfjs(s, t.data));
     }
   }
@@ -57,6 +58,9 @@ export function fromTorchStateDict(sd: Map<string, TorchTensor>, source = 'check
   if (missing.length || wrong.length || extra.length) {
     const list = (title: string, xs: string[]) => (xs.length ? `\n  ${title} (${xs.length}): ${xs.slice(0, 12).join('; ')}${xs.length > 12 ? '; …' : ''}` : '');
     throw new WeightsMismatchError(`${source} does not match SimpleUNet (width ${config.width}):${list('missing', missing)}${list('wrong shape', wrong)}${list('unexpected', extra)}`);
+  }
+  if (nonFinite.length) {
+    throw new WeightsMismatchError(`${source}: ${nonFinite.length} tensor(s) hold NaN or infinite values: ${nonFinite.slice(0, 4).join('; ')}${nonFinite.length > 4 ? '; …' : ''}`);
   }
   return { config, weights };
 }

@@ -172,7 +172,8 @@ export class ZipReader {
       at += chunk.length;
       if (final) done = true;
     });
-    const CHUNK = 64 * 1024;
+    // small input chunks: one push can inflate at most ~1000× its size before the cap is checked
+    const CHUNK = 4 * 1024;
     try {
       for (let p = 0; p < raw.length || !done; p += CHUNK) {
         const last = p + CHUNK >= raw.length;
