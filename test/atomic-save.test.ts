@@ -100,10 +100,10 @@ test('training checkpoint: killed at every point of a save, --resume always find
 test('an unusable --out fails at once with a message (a file in the way, /proc), not at the first checkpoint', () => {
   const file = path.join(root, 'a-file');
   fs.writeFileSync(file, 'x');
-  assert.throws(() => checkWritableDir(path.join(file, 'run')), (e: Error) => e instanceof UserError && /is not a folder/.test(e.message));
+  assert.throws(() => checkWritableDir(path.join(file, 'run')), (e: Error) => e instanceof UserError && /is a file, not a folder/.test(e.message));
   if (fs.existsSync('/proc/self')) {
     const t0 = performance.now();
-    assert.throws(() => checkWritableDir('/proc/no-such/run'), (e: Error) => e instanceof UserError && /cannot create \/proc\/no-such\/run/.test(e.message));
+    assert.throws(() => checkWritableDir('/proc/no-such/run'), (e: Error) => e instanceof UserError && /cannot create \/proc\/no-such \(E[A-Z]+\)/.test(e.message));
     assert.ok(performance.now() - t0 < 5000);
   }
   checkWritableDir(path.join(root, 'fresh', 'deeper'));

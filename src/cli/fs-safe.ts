@@ -54,20 +54,24 @@ export function ensureDir(dir: string): void {
     if (up === p) break;
     p = up;
   }
-  if (exists(p) && !fs.statSync(p).isDirectory()) throw new UserError(`cannot create ${dir}: ${p} is not a folder`);
+  if (exists(p) && !fs.statSync(p).isDirectory()) throw new UserError(`cannot create ${dir}: ${p} is a file, not a folder`);
   for (const m of missing.reverse()) {
     try {
       fs.mkdirSync(m);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST' && fs.statSync(m).isDirectory()) continue;
-      throw new UserError(`cannot create ${dir}: ${(e as NodeJS.ErrnoException).code ?? ''} creating ${m}`.trim());
+      throw new UserError(`cannot create ${m} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
   }
 }
 
 /** `ensureDir`, then a probe file written and removed: an unusable --out fails before any work. */
 export function checkWritableDir(dir: string, what = dir): void {
-  ensureDir(dir);
+  try {
+    ensureDir(dir);
+  } catch (e) {
+    throw new UserError(what === dir ? (e as Error).message : `${what}: ${(e as Error).message}`);
+  }
   const probe = path.join(path.resolve(dir), `.write-test-${process.pid}`);
   try {
     writeFileSynced(probe, 'ok');
@@ -81,7 +85,7 @@ export function checkWritableDir(dir: string, what = dir): void {
 export function checkWritableFile(file: string, flag: string): void {
   const abs = path.resolve(file);
   if (exists(abs) && fs.statSync(abs).isDirectory()) throw new UserError(`${flag} ${file} is a folder, not a file`);
-  checkWritableDir(path.dirname(abs), `${path.dirname(abs)} (for ${flag} ${file})`);
+  checkWritableDir(path.dirname(abs), `${flag} ${file}`);
 }
 
 export const tmpOf = (dir: string): string => `${path.resolve(dir)}.tmp`;

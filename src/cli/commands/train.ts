@@ -105,10 +105,10 @@ export const trainCommand: Command = {
     if (v['init-from'] && !fs.existsSync(v['init-from'])) throw new UserError(`--init-from: no weights at ${v['init-from']}`);
     const out = path.resolve(v.out!);
     const ckptDir = path.join(out, 'checkpoint');
+    if (v.resume && fs.existsSync(out)) recoverDir(ckptDir, MANIFEST_FILE);
+    if (v.resume && !fs.existsSync(path.join(ckptDir, MANIFEST_FILE))) throw new UserError(`nothing to resume: ${path.join(ckptDir, MANIFEST_FILE)} does not exist`);
     // --out must be writable now, not at the first checkpoint
     checkWritableDir(out, `--out ${v.out}`);
-    if (v.resume) recoverDir(ckptDir, MANIFEST_FILE);
-    if (v.resume && !fs.existsSync(path.join(ckptDir, MANIFEST_FILE))) throw new UserError(`nothing to resume: ${path.join(ckptDir, MANIFEST_FILE)} does not exist`);
     const backend = await initNodeBackend(v.backend);
     const dir = resolveCifarDir(v.data);
     const data = loadCifar(dir, 'train', limit ? { limit } : {});
