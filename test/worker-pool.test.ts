@@ -212,6 +212,20 @@ describe('worker pool (restarts and failures)', () => {
     assert.equal(pool.stats().restarts, 2);
   });
 
+  test('liveness: a worker that stops answering mid-task settles its task with a clear error and is replaced', async () => {
+    const restarts: RestartInfo[] = [];
+    const pool = makePool({ livenessMs: 400, onRestart: (i) => restarts.push(i) });
+    // a busy but answering worker is not mistaken for a dead one
+    assert.equal(await pool.run('slow', { steps: 100 }), 'done 100');
+    const t0 = Date.now();
+    const err = await rejection(pool.run('goSilent'));
+    assert.equal(err.name, 'WorkerCrashedError');
+    assert.match(err.message, /crashed while running task "goSilent" #\d+: no answer from the worker for \d+ ms \(it closed itself, was stopped by the browser, or is stuck\)/);
+    assert.ok(Date.now() - t0 < 20_000);
+    assert.equal(restarts.length, 1);
+    assert.equal(await pool.run('echo', 'alive again'), 'alive again');
+  });
+
   test('a worker script that fails to load, or never says ready, rejects clearly', async () => {
     const broken = makePool({ create: nodeWorker(fixture('pool-broken-worker.ts')) });
     const e1 = await rejection(broken.run('echo', 1));

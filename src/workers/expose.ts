@@ -39,6 +39,11 @@ export interface ExposedWorker {
   fatal(reason: string): void;
 }
 
+/** The part of the Web Locks API used here (navigator.locks). */
+export interface LockManagerLike {
+  request(name: string, callback: () => Promise<void>): Promise<unknown>;
+}
+
 const ABORT_CODES: Record<number, string> = { 1: 'AbortError', 2: 'TimeoutError' };
 
 function namedError(name: string, message: string): Error {
@@ -122,7 +127,28 @@ export function exposeTasks<T extends TaskMap>(tasks: T, options: ExposeOptions 
   };
 
   Comlink.expose(api, ep);
+  // Liveness: answer the pool's pings (a worker that closed itself or was killed cannot).
+  ep.addEventListener('message', ((ev: MessageEvent) => {
+    const d = ev.data as ControlMessage | undefined;
+    if (d && typeof d === 'object' && d.__workerPool === 'ping') postControl({ __workerPool: 'pong' });
+  }) as EventListener);
   // Handshake: the pool makes no call before this arrives (Comlink ignores messages without `id`).
-  postControl({ __workerPool: 'ready', tasks: Object.keys(tasks) });
+  // In a browser the worker first takes a Web Lock it holds for its whole life: the page is granted
+  // it the moment this worker is gone (self.close(), out of memory, stopped by the browser).
+  const locks = options.endpoint ? undefined : (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks;
+  const ready = (lock?: string) => postControl({ __workerPool: 'ready', tasks: Object.keys(tasks), ...(lock ? { lock } : {}) });
+  if (locks) {
+    const name = `worker-pool-alive-${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+    let sent = false;
+    locks
+      .request(name, () => {
+        sent = true;
+        ready(name);
+        return new Promise<void>(() => {});
+      })
+      .catch(() => {
+        if (!sent) ready();
+      });
+  } else ready();
   return { fatal: postFatal };
 }

@@ -141,6 +141,14 @@ export interface PoolOptions {
   cancelGraceMs?: number;
   /** Called when a worker was replaced (crash, fatal report, or a task that would not stop). */
   onRestart?: (info: RestartInfo) => void;
+  /**
+   * Liveness of a busy worker: it is pinged every `livenessMs / 4`, and one that has not been
+   * heard from (any message) for `livenessMs` is treated as dead: its task fails with a
+   * `WorkerCrashedError` and the worker is replaced. Catches a worker that closed itself or was
+   * stopped without an `error` event (and one stuck in a loop that never yields). Default off; in
+   * a browser with Web Locks a worker that is gone is detected at once whatever this is.
+   */
+  livenessMs?: number;
 }
 
 type Outcome = 'completed' | 'failed' | 'cancelled';
@@ -171,6 +179,8 @@ interface Slot {
   ranTask: boolean;
   readyTimer: ReturnType<typeof setTimeout> | null;
   graceTimer: ReturnType<typeof setTimeout> | null;
+  livenessTimer: ReturnType<typeof setInterval> | null;
+  lastHeard: number;
   cleanup: Array<() => void>;
   ready: Promise<void>;
   resolveReady: () => void;
@@ -208,6 +218,7 @@ export function createPool<T extends TaskMap>(options: PoolOptions): Pool<T> {
   const maxQueue = options.maxQueue ?? Infinity;
   const readyTimeoutMs = options.readyTimeoutMs ?? 15_000;
   const graceMs = options.cancelGraceMs ?? 2_000;
+  const livenessMs = options.livenessMs !== undefined && Number.isFinite(options.livenessMs) && options.livenessMs > 0 ? options.livenessMs : 0;
   const label = `worker pool "${name}"`;
 
   const slots: Array<Slot | null> = new Array<Slot | null>(size).fill(null);
@@ -285,7 +296,8 @@ export function createPool<T extends TaskMap>(options: PoolOptions): Pool<T> {
     slot.state = 'dead';
     if (slot.readyTimer) clearTimeout(slot.readyTimer);
     if (slot.graceTimer) clearTimeout(slot.graceTimer);
-    slot.readyTimer = slot.graceTimer = null;
+    if (slot.livenessTimer) clearInterval(slot.livenessTimer);
+    slot.readyTimer = slot.graceTimer = slot.livenessTimer = null;
     for (const off of slot.cleanup.splice(0)) {
       try {
         off();
@@ -353,6 +365,44 @@ export function createPool<T extends TaskMap>(options: PoolOptions): Pool<T> {
     pump();
   }
 
+  /** Web Locks: the worker holds `lock` while it lives; being granted it means the worker is gone. */
+  function watchLock(slot: Slot, lock: string): void {
+    type Locks = { request(name: string, o: { signal: AbortSignal }, cb: () => void): Promise<unknown> };
+    const locks = (globalThis as { navigator?: { locks?: Locks } }).navigator?.locks;
+    if (!locks) return;
+    const ac = new AbortController();
+    slot.cleanup.push(() => ac.abort());
+    locks
+      .request(lock, { signal: ac.signal }, () => {
+        if (slot.state !== 'dead') crash(slot, 'the worker is gone without an error event (it closed itself, ran out of memory, or the browser stopped it)');
+      })
+      .catch(() => {});
+  }
+
+  /** While `slot` runs `task`: ping it, and treat it as dead after `livenessMs` of silence. */
+  function watchLiveness(slot: Slot, task: Task): void {
+    if (!livenessMs) return;
+    slot.lastHeard = now();
+    if (slot.livenessTimer) clearInterval(slot.livenessTimer);
+    slot.livenessTimer = setInterval(() => {
+      if (slot.state === 'dead' || slot.task !== task) {
+        if (slot.livenessTimer) clearInterval(slot.livenessTimer);
+        slot.livenessTimer = null;
+        return;
+      }
+      const silent = now() - slot.lastHeard;
+      if (silent > livenessMs) {
+        crash(slot, `no answer from the worker for ${Math.round(silent)} ms (it closed itself, was stopped by the browser, or is stuck)`);
+        return;
+      }
+      try {
+        slot.handle?.endpoint.postMessage({ __workerPool: 'ping' } satisfies ControlMessage);
+      } catch {
+        /* endpoint gone: the next tick reports it */
+      }
+    }, Math.max(10, livenessMs / 4));
+  }
+
   function spawn(index: number): Slot {
     let resolveReady!: () => void;
     let rejectReady!: (e: unknown) => void;
@@ -370,6 +420,8 @@ export function createPool<T extends TaskMap>(options: PoolOptions): Pool<T> {
       ranTask: false,
       readyTimer: null,
       graceTimer: null,
+      livenessTimer: null,
+      lastHeard: now(),
       cleanup: [],
       ready,
       resolveReady,
@@ -386,12 +438,14 @@ export function createPool<T extends TaskMap>(options: PoolOptions): Pool<T> {
     }
     slot.handle = handle;
     const onMessage = (ev: MessageEvent) => {
+      slot.lastHeard = now();
       const d: unknown = ev.data;
       if (!isControl(d)) return;
       if (d.__workerPool === 'ready' && slot.state === 'starting') {
         if (slot.readyTimer) clearTimeout(slot.readyTimer);
         slot.readyTimer = null;
         slot.state = 'idle';
+        if (d.lock) watchLock(slot, d.lock);
         slot.resolveReady();
         pump();
       } else if (d.__workerPool === 'fatal') {
@@ -458,6 +512,7 @@ export function createPool<T extends TaskMap>(options: PoolOptions): Pool<T> {
       }, port1);
     }
 
+    watchLiveness(slot, task);
     const ms = task.opts.timeoutMs ?? options.defaultTimeoutMs;
     if (ms !== undefined && Number.isFinite(ms) && ms > 0) {
       task.timer = setTimeout(() => {
@@ -490,6 +545,8 @@ export function createPool<T extends TaskMap>(options: PoolOptions): Pool<T> {
     if (!ok && isFatal(value)) return crash(slot, value.message || 'FatalWorkerError');
     if (slot.graceTimer) clearTimeout(slot.graceTimer);
     slot.graceTimer = null;
+    if (slot.livenessTimer) clearInterval(slot.livenessTimer);
+    slot.livenessTimer = null;
     closePort(task);
     slot.task = null;
     slot.state = 'idle';

@@ -129,8 +129,12 @@ export interface WorkerHandle {
 
 /** Out-of-band messages the worker posts on its main endpoint (ignored by Comlink: no `id`). */
 export type ControlMessage =
-  | { __workerPool: 'ready'; tasks: string[] }
-  | { __workerPool: 'fatal'; reason: string };
+  /** `lock`: a Web Lock the worker holds for its whole life; the pool is granted it only once the worker is gone. */
+  | { __workerPool: 'ready'; tasks: string[]; lock?: string }
+  | { __workerPool: 'fatal'; reason: string }
+  /** Liveness: the pool pings a busy worker's endpoint, the worker's message loop answers. */
+  | { __workerPool: 'ping' }
+  | { __workerPool: 'pong' };
 
 /** Messages the pool posts on a task's private MessagePort. */
 export interface AbortMessage {

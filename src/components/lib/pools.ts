@@ -32,6 +32,9 @@ export function modelPool(): Pool<ModelTasks> {
     // A cancelled generation stops after its current network call; on an emulated GPU one call
     // can take many seconds, and killing the worker then would throw away the loaded model.
     cancelGraceMs: 30_000,
+    // A worker the browser stopped, or that closed itself, settles its task instead of leaving it
+    // pending forever (Web Locks detect it at once; pings catch the rest); no task runs unbounded.
+    livenessMs: 120_000, defaultTimeoutMs: 15 * 60_000,
   }));
 }
 
@@ -39,6 +42,7 @@ export function lightPool(): Pool<LightTasks> {
   return (light ??= createPool<LightTasks>({
     create: () => new Worker(new URL('../../workers/light.worker.ts', import.meta.url), { type: 'module', name: 'light' }),
     size: 1, maxQueue: 32, name: 'light', onRestart: announce('light'),
+    livenessMs: 30_000, defaultTimeoutMs: 60_000,
   }));
 }
 
@@ -48,5 +52,7 @@ export function trainPool(): Pool<TrainTasks> {
     // A cancelled `start` (= pause) finishes its current optimizer step before it returns, and
     // one step of a big model on a slow backend can take many seconds: do not kill it for that.
     size: 1, maxQueue: 4, name: 'train', onRestart: announce('train'), cancelGraceMs: 180_000,
+    // `start` runs until paused, so no overall timeout; a worker that is gone is still detected.
+    livenessMs: 300_000,
   }));
 }
