@@ -180,7 +180,8 @@ interface Slot {
   readyTimer: ReturnType<typeof setTimeout> | null;
   graceTimer: ReturnType<typeof setTimeout> | null;
   livenessTimer: ReturnType<typeof setInterval> | null;
-  lastHeard: number;
+  /** When the oldest unanswered ping was sent (any message from the worker answers it), or null. */
+  pingSentAt: number | null;
   cleanup: Array<() => void>;
   ready: Promise<void>;
   resolveReady: () => void;
@@ -382,7 +383,7 @@ export function createPool<T extends TaskMap>(options: PoolOptions): Pool<T> {
   /** While `slot` runs `task`: ping it, and treat it as dead after `livenessMs` of silence. */
   function watchLiveness(slot: Slot, task: Task): void {
     if (!livenessMs) return;
-    slot.lastHeard = now();
+    slot.pingSentAt = null;
     if (slot.livenessTimer) clearInterval(slot.livenessTimer);
     slot.livenessTimer = setInterval(() => {
       if (slot.state === 'dead' || slot.task !== task) {
@@ -390,11 +391,14 @@ export function createPool<T extends TaskMap>(options: PoolOptions): Pool<T> {
         slot.livenessTimer = null;
         return;
       }
-      const silent = now() - slot.lastHeard;
-      if (silent > livenessMs) {
-        crash(slot, `no answer from the worker for ${Math.round(silent)} ms (it closed itself, was stopped by the browser, or is stuck)`);
+      // Dead only when a ping has gone unanswered for livenessMs (not merely when this timer was
+      // throttled in a hidden tab and the worker had nothing to say).
+      if (slot.pingSentAt !== null) {
+        const silent = now() - slot.pingSentAt;
+        if (silent > livenessMs) crash(slot, `no answer from the worker for ${Math.round(silent)} ms (it closed itself, was stopped by the browser, or is stuck)`);
         return;
       }
+      slot.pingSentAt = now();
       try {
         slot.handle?.endpoint.postMessage({ __workerPool: 'ping' } satisfies ControlMessage);
       } catch {
@@ -421,7 +425,7 @@ export function createPool<T extends TaskMap>(options: PoolOptions): Pool<T> {
       readyTimer: null,
       graceTimer: null,
       livenessTimer: null,
-      lastHeard: now(),
+      pingSentAt: null,
       cleanup: [],
       ready,
       resolveReady,
@@ -438,7 +442,7 @@ export function createPool<T extends TaskMap>(options: PoolOptions): Pool<T> {
     }
     slot.handle = handle;
     const onMessage = (ev: MessageEvent) => {
-      slot.lastHeard = now();
+      slot.pingSentAt = null;
       const d: unknown = ev.data;
       if (!isControl(d)) return;
       if (d.__workerPool === 'ready' && slot.state === 'starting') {
