@@ -194,6 +194,34 @@ test.describe('training lab', () => {
     errors.check();
   });
 
+  test('wasm: hiding the page saves the running run at once, and a reload offers that step', async ({ page }) => {
+    test.setTimeout(400_000);
+    const errors = collectConsoleErrors(page);
+    const lab = await openLab(page);
+    await configure(lab, { backend: 'wasm', batch: 4, steps: 200, sampleEvery: 0 });
+    await lab.locator('[data-action=start]').click();
+    await waitStep(lab, 3);
+    // What a tab switch, minimising or closing does (a headless page cannot really be hidden).
+    await page.evaluate(() => {
+      Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+      document.dispatchEvent(new Event('visibilitychange'));
+    });
+    // Saved well before the 100-step checkpoint (sampleEvery 0: nothing else slows the steps).
+    await expect(lab.locator('[data-stat=saved]')).toContainText(/step \d+/, { timeout: 120_000 });
+    const savedText = (await lab.locator('[data-stat=saved]').textContent()) ?? '';
+    const saved = Number(/step ([\d,]+)/.exec(savedText)![1]!.replace(/,/g, ''));
+    expect(saved).toBeGreaterThanOrEqual(3);
+    expect(saved).toBeLessThan(100);
+    errors.check();
+    await page.reload();
+    const again = page.locator('training-lab');
+    await again.scrollIntoViewIfNeeded();
+    await expect(again.locator('[data-resume-offer]')).toBeVisible({ timeout: 60_000 });
+    await expect(again.locator('[data-resume-text]')).toContainText(/Resume training from step \d+/);
+    const offered = Number(/from step ([\d,]+)/.exec((await again.locator('[data-resume-text]').textContent()) ?? '')![1]!.replace(/,/g, ''));
+    expect(offered).toBeGreaterThanOrEqual(saved);
+  });
+
   test('WebGPU (SwiftShader): trains a few steps, pause/resume keeps the step, matches the CLI', async ({ page }) => {
     // SwiftShader runs every WebGPU kernel on the CPU, and an optimizer step is ~2,000 small
     // dispatches plus a long first shader compilation: keep this to three or four steps.

@@ -82,6 +82,11 @@ export interface StartArgs {
    * instead of random ones; their width wins over `width`. Absent: from scratch.
    */
   init?: { url: string; label: string };
+  /**
+   * A BroadcastChannel name the page posts to when it is hidden or unloading: the run then saves a
+   * checkpoint after its current step (the worker is busy with this task, so a `save` task would wait).
+   */
+  saveChannel?: string;
 }
 
 export interface RunInfo extends RunSettings {
@@ -465,6 +470,10 @@ const tasks = {
     const times: number[] = [];
     let stepsThisRun = 0;
     const peak = peakTracker();
+    // The page leaving (tab hidden, closed, reloaded) asks for a save now, not at the next 100 steps.
+    let saveRequested = false;
+    const channel = a.saveChannel && typeof BroadcastChannel === 'function' ? new BroadcastChannel(a.saveChannel) : null;
+    if (channel) channel.onmessage = () => { saveRequested = true; };
     try {
       while (tr.step < goal) {
         await ctx.checkpoint().catch(() => {});
@@ -498,8 +507,10 @@ const tasks = {
         }
         if (msg.samples) ctx.progress(transfer(msg, [msg.samples.buffer]));
         else ctx.progress(msg);
-        const due = s.saveEvery > 0 && (r.step % s.saveEvery === 0 || Date.now() - (s.lastSaved?.at ?? s.createdAt) > SAVE_EVERY_MS);
+        const due = (s.saveEvery > 0 && (r.step % s.saveEvery === 0 || Date.now() - (s.lastSaved?.at ?? s.createdAt) > SAVE_EVERY_MS))
+          || (saveRequested && s.lastSaved?.step !== r.step);
         if (due && r.step < goal && !cancelled()) {
+          saveRequested = false;
           try {
             ctx.progress({ kind: 'saved', checkpoint: await saveSession(s) });
           } catch (e) {
@@ -509,6 +520,7 @@ const tasks = {
       }
     } finally {
       peak?.stop();
+      channel?.close();
     }
     const finished = tr.step >= goal;
     s.finished = finished;
