@@ -46,7 +46,7 @@ const MEAN_TOL = 0.08;
 const STD_TOL = 0.08;
 const MIN_GAP_CLOSED = 0.4;
 /** Guided samples of a class-conditional model in the class asked for, by the project's classifier (chance 0.1). */
-const MIN_CLASS_ACCURACY = 0.3;
+const MIN_CLASS_ACCURACY = 0.15;
 const MODELS = { small: 'simple-unet-small', full: 'simple-unet' } as const;
 
 let dataDir: string | null = null;

@@ -6,6 +6,8 @@
  * APIs, no tfjs.
  */
 
+import { RECOMMENDED_GUIDANCE } from './sampling-defaults.ts';
+
 export interface GoldenSettings {
   /** Weights folder, relative to the repository root. */
   weights: string;
@@ -40,8 +42,13 @@ export interface GoldenFile {
   samples: { dtype: 'float32'; layout: 'NHWC'; shape: [number, number, number, number]; base64: string };
 }
 
+/**
+ * The small model is class-conditional: its golden asks for what the generation demo's default
+ * class setting ("mixed") asks for, image i → class i mod 10, at the page's guidance scale.
+ */
 export const GOLDEN_SETTINGS: GoldenSettings = {
   weights: 'public/weights/simple-unet-small', weightsUrl: 'weights/simple-unet-small/', sampler: 'ddim', steps: 20, eta: 0, clipX0: true, n: 4, seed: 0, size: 32,
+  labels: [0, 1, 2, 3], guidance: RECOMMENDED_GUIDANCE,
 };
 
 /** The full-width model: 16x the arithmetic per image, so fewer images and steps. */

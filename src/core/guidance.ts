@@ -20,9 +20,8 @@ export interface Conditioning {
   guidance?: number;
 }
 
-/** The page's and the CLI's guidance scale, from the quality table (docs/quality.md). */
-export const RECOMMENDED_GUIDANCE = 3;
-export const GUIDANCE_RANGE = { min: 0, max: 10 } as const;
+import { GUIDANCE_RANGE } from './sampling-defaults.ts';
+export { RECOMMENDED_GUIDANCE, GUIDANCE_RANGE } from './sampling-defaults.ts';
 
 /** "cat", "3" → 3; throws with the list of names otherwise. */
 export function parseClass(s: string): number {

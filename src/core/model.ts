@@ -350,7 +350,7 @@ function unetForward(cfg: UNetConfig, p: ParamLookup, x: tf.Tensor4D, t: tf.Tens
     const rows = cfg.numClasses + 1;
     const labels = opts.labels ?? tf.fill([x.shape[0]], nullLabel(cfg), 'int32');
     // A one-hot matmul rather than tf.gather: its gradient needs no scatter kernel (wasm has none).
-    const onehot = tf.oneHot(tf.cast(labels, 'int32') as tf.Tensor1D, rows).toFloat() as tf.Tensor2D;
+    const onehot = tf.cast(tf.oneHot(tf.cast(labels, 'int32') as tf.Tensor1D, rows), 'float32') as tf.Tensor2D;
     temb = tf.add(temb, tf.matMul(onehot, param(p, 'class_embedding.weight') as tf.Tensor2D));
   } else if (opts.labels) {
     throw new Error('this network is unconditional: it takes no class label');
