@@ -5,9 +5,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MANIFEST_FILE, encodeWeights, shardPaths, validateManifest, type EncodeOptions, type NamedArray, type WeightsManifest, type WeightsMeta } from '../core/weights/format.ts';
-import { Budget, budgetFor, confinedPath, LoadLimitError, parseJsonLimited, type LoadLimits } from '../core/weights/limits.ts';
+import { Budget, confinedPath, LoadLimitError, parseJsonLimited, type LoadLimits } from '../core/weights/limits.ts';
 import { recoverDir, writeDirAtomic, type StepHook } from './fs-safe.ts';
-import { loadProjectWeights, loadTorchOrSafetensors, type LoadedWeights } from '../core/weights/load-any.ts';
+import { loadProjectWeights, loadProjectZip, loadTorchOrSafetensors, type LoadedWeights } from '../core/weights/load-any.ts';
 import { ZipReader } from '../core/weights/zip.ts';
 import { UserError } from './command.ts';
 
@@ -32,14 +32,6 @@ function readShard(dir: string, rel: unknown, manifest: string, budget: Budget):
     throw new LoadLimitError(`${manifest}: weights shard ${String(rel)} resolves outside the weights folder (${real})`);
   }
   return readBounded(f, budget);
-}
-
-/** Shard paths of a parsed (not yet validated) manifest, or an error naming what is malformed. */
-function manifestPaths(json: unknown, source: string): unknown[] {
-  const groups = json !== null && typeof json === 'object' ? (json as { weightsManifest?: unknown }).weightsManifest : undefined;
-  if (!Array.isArray(groups)) return [];
-  return groups.flatMap((g) => (g !== null && typeof g === 'object' && Array.isArray((g as { paths?: unknown }).paths) ? (g as { paths: unknown[] }).paths : []))
-    .map((p) => confinedPath(p, source));
 }
 
 /** Loads any supported weights path; errors become UserErrors with the file named. */
@@ -72,35 +64,8 @@ export function loadWeightsPath(p: string, prefer: 'ema' | 'model' = 'ema', limi
   }
 }
 
-/**
- * The project's format zipped (weights.json and its shards, at the top of the archive or in one
- * folder), unzipped in memory. Returns null for any other file, so a PyTorch checkpoint (also a
- * zip, but without weights.json) goes on to the PyTorch reader.
- */
-export function projectZip(bytes: Uint8Array, p: string, limits?: Budget | Partial<LoadLimits>): LoadedWeights | null {
-  if (!ZipReader.isZip(bytes)) return null;
-  const budget = budgetFor(p, limits);
-  const zip = new ZipReader(bytes, p, budget);
-  const manifests = [...zip.entries.keys()].filter((n) => n === MANIFEST_FILE || n.endsWith(`/${MANIFEST_FILE}`));
-  if (manifests.length === 0) {
-    if (p.toLowerCase().endsWith('.zip')) {
-      const torch = [...zip.entries.keys()].some((n) => n.endsWith('/data.pkl') || n === 'data.pkl');
-      if (!torch) throw new Error(`${p} is a zip without ${MANIFEST_FILE}: expected the project's weights (${MANIFEST_FILE} + shards, e.g. from the training lab's "Download weights")`);
-    }
-    return null;
-  }
-  // The shallowest weights.json wins (a zipped folder holds one).
-  const entry = manifests.sort((a, b) => a.split('/').length - b.split('/').length)[0];
-  const dir = entry.slice(0, entry.length - MANIFEST_FILE.length);
-  const source = `${p} (${entry})`;
-  const json = parseJsonLimited(new TextDecoder().decode(zip.read(entry)), source, budget.limits);
-  const shards = manifestPaths(json, source).map((s) => {
-    const name = dir + String(s);
-    if (!zip.has(name)) throw new Error(`${p}: weights shard ${name} is missing from the zip`);
-    return zip.read(name);
-  });
-  return loadProjectWeights(json, shards, source, budget.limits);
-}
+/** The project's format zipped, or null for any other file (see load-any.ts `loadProjectZip`). */
+export const projectZip = loadProjectZip;
 
 /**
  * Writes a weights folder atomically (fs-safe.ts `writeDirAtomic`): at every instant either the

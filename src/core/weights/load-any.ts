@@ -6,11 +6,12 @@
 import { SEED_CONFIG, type UNetConfig } from '../model.ts';
 import { SEED_SCHEDULE, type ScheduleConfig } from '../schedule.ts';
 import type { Prediction } from '../diffusion.ts';
-import { checkScheduleAndPrediction, matchModel, validateManifest, decodeWeights, type WeightsMeta, type TrainingRecord, type WarmStart } from './format.ts';
+import { checkScheduleAndPrediction, MANIFEST_FILE, matchModel, validateManifest, decodeWeights, type WeightsMeta, type TrainingRecord, type WarmStart } from './format.ts';
 import { readTorchCheckpoint, findStateDict } from './torch-checkpoint.ts';
 import { readSafetensors } from './safetensors.ts';
 import { fromTorchStateDict } from './torch-import.ts';
-import { Budget, budgetFor, jsonSafe, LoadLimitError, parseJsonLimited, type LoadLimits } from './limits.ts';
+import { Budget, budgetFor, confinedPath, jsonSafe, LoadLimitError, parseJsonLimited, type LoadLimits } from './limits.ts';
+import { ZipReader } from './zip.ts';
 
 export { LoadLimitError, type LoadLimits } from './limits.ts';
 export { checkScheduleAndPrediction } from './format.ts';
@@ -190,4 +191,54 @@ export function loadProjectWeights(manifestJson: unknown, shards: Uint8Array[], 
   const weights = matchModel(decodeWeights(m, shards), m.modelConfig, source);
   const { format: _f, formatVersion: _v, layout: _l, weightsManifest: _w, ...meta } = m;
   return { config: m.modelConfig, weights, meta, source, format: 'project' };
+}
+
+/** Shard paths of a parsed (not yet validated) manifest, each confined to the manifest's folder. */
+function manifestPaths(json: unknown, source: string): string[] {
+  const groups = json !== null && typeof json === 'object' ? (json as { weightsManifest?: unknown }).weightsManifest : undefined;
+  if (!Array.isArray(groups)) return [];
+  return groups
+    .flatMap((g) => (g !== null && typeof g === 'object' && Array.isArray((g as { paths?: unknown }).paths) ? (g as { paths: unknown[] }).paths : []))
+    .map((p) => confinedPath(p, source));
+}
+
+/**
+ * The project's format zipped (weights.json and its shards, at the top of the archive or in one
+ * folder), unzipped in memory. Returns null for any other file, so a PyTorch checkpoint (also a
+ * zip, but without weights.json) goes on to the PyTorch reader.
+ */
+export function loadProjectZip(bytes: Uint8Array, p: string, limits?: Budget | Partial<LoadLimits>): LoadedWeights | null {
+  if (!ZipReader.isZip(bytes)) return null;
+  const budget = budgetFor(p, limits);
+  const zip = new ZipReader(bytes, p, budget);
+  const manifests = [...zip.entries.keys()].filter((n) => n === MANIFEST_FILE || n.endsWith(`/${MANIFEST_FILE}`));
+  if (manifests.length === 0) {
+    if (p.toLowerCase().endsWith('.zip')) {
+      const torch = [...zip.entries.keys()].some((n) => n.endsWith('/data.pkl') || n === 'data.pkl');
+      if (!torch) throw new LoadLimitError(`${p} is a zip without ${MANIFEST_FILE}: expected the project's weights (${MANIFEST_FILE} + shards, e.g. from the training lab's "Download weights")`);
+    }
+    return null;
+  }
+  // The shallowest weights.json wins (a zipped folder holds one).
+  const entry = manifests.sort((a, b) => a.split('/').length - b.split('/').length)[0]!;
+  const dir = entry.slice(0, entry.length - MANIFEST_FILE.length);
+  const source = `${p} (${entry})`;
+  const json = parseJsonLimited(new TextDecoder().decode(zip.read(entry)), source, budget.limits);
+  const shards = manifestPaths(json, source).map((s) => {
+    const name = dir + s;
+    if (!zip.has(name)) throw new LoadLimitError(`${p}: weights shard ${name} is missing from the zip`);
+    return zip.read(name);
+  });
+  return loadProjectWeights(json, shards, source, budget.limits);
+}
+
+/**
+ * Any weights file a reader may bring, as bytes (the page's drop zone; the CLI reads files the
+ * same way): the project's zipped folder, a PyTorch checkpoint, or .safetensors, all through the
+ * same validation layer and one byte/element budget.
+ */
+export function loadWeightsBytes(bytes: Uint8Array, fileName: string, prefer: 'ema' | 'model' = 'ema', limits?: Budget | Partial<LoadLimits>): LoadedWeights {
+  const budget = budgetFor(fileName, limits);
+  budget.chargeBytes(bytes.length, `the file itself (${bytes.length} bytes)`);
+  return loadProjectZip(bytes, fileName, budget) ?? loadTorchOrSafetensors(bytes, fileName, prefer, budget);
 }
