@@ -11,6 +11,12 @@ import { test, expect, chromium, type Page, type Locator, type ConsoleMessage } 
 import * as fs from 'node:fs';
 import { SUB_PORT } from '../playwright.config.ts';
 import { goldenSamples, GOLDENS, GOLDEN_TOLERANCE, type GoldenFile } from '../src/core/golden.ts';
+import { execFileSync } from 'node:child_process';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CASES } from '../test/hostile/make-inputs.ts';
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
 /** The golden's class settings as the demo's controls ("mixed" = image i asks for class i mod 10). */
 const goldenClass = (g: GoldenFile['settings']) => (g.labels ? { cls: 'mixed', guidance: g.guidance } : {});
@@ -344,6 +350,65 @@ test.describe('model demos', () => {
     await expect(demo).toHaveAttribute('data-state', 'done', { timeout: 120_000 });
     await expectImages(demo, 2);
     expect(errors).toEqual([]);
+  });
+
+  test('a dropped checkpoint: hostile files are refused with their message, the tab stays responsive; an exported .safetensors samples', async ({ page }) => {
+    test.setTimeout(300_000);
+    const errors = watchConsole(page);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'e2e-drop-'));
+    const demo = await openDemo(page);
+    await configure(demo, { backend: 'wasm', steps: 4, n: 2 });
+    // The page's own timers keep ticking while the worker reads a file: the longest gap between
+    // 20 ms ticks is the longest the tab was unresponsive.
+    await page.evaluate(() => {
+      const w = window as unknown as { __gap: number };
+      w.__gap = 0;
+      let last = performance.now();
+      setInterval(() => {
+        const t = performance.now();
+        w.__gap = Math.max(w.__gap, t - last);
+        last = t;
+      }, 20);
+    });
+    const hostile = (name: string) => {
+      const c = CASES.find((x) => x.name === name)!;
+      return { file: c.make(dir), message: c.message };
+    };
+    // 1. a real drop (DragEvent with a DataTransfer) of a tiny stride-0 bomb
+    const s0 = hostile('stride0-views.pth');
+    await demo.locator('[data-drop-zone]').evaluate((zone, a) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([new Uint8Array(a.bytes)], a.name));
+      zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, { bytes: Array.from(fs.readFileSync(s0.file)), name: 'stride0-views.pth' });
+    await expect(demo).toHaveAttribute('data-drop-state', 'refused', { timeout: 60_000 });
+    await expect(demo.locator('[data-error]')).toContainText('Could not use stride0-views.pth: stride0-views.pth: tensor of shape [16384,16384]');
+    // 2. the picker, with the others: each refused by name, none loaded
+    for (const name of ['laughs-nodes.pth', 'zip-bomb-declared.pth', 'deep-header.safetensors', 'nan.pth', 'schedule-1e9.pth']) {
+      const h = hostile(name);
+      await demo.locator('[data-weights-file]').setInputFiles(h.file);
+      await expect(demo).toHaveAttribute('data-drop-state', 'refused', { timeout: 60_000 });
+      const text = (await demo.locator('[data-error]').textContent()) ?? '';
+      expect(text.startsWith(`Could not use ${name}: `), text).toBe(true);
+      expect(text).toMatch(h.message);
+      await expect(demo.locator('select[name=model] option[value=file]')).toBeHidden();
+    }
+    const gap = await page.evaluate(() => (window as unknown as { __gap: number }).__gap);
+    console.log(`longest gap between the page's 20 ms timer ticks while the worker refused 6 hostile files: ${gap.toFixed(0)} ms`);
+    expect(gap, 'the tab stayed responsive').toBeLessThan(1500);
+    // 3. a real checkpoint: the shipped small model exported by the CLI, loaded from the page, sampled
+    const st = path.join(dir, 'small.safetensors');
+    execFileSync(process.execPath, [path.join(ROOT, 'bin/diffusion.mjs'), 'export', '--weights', 'public/weights/simple-unet-small', '--out', st], { cwd: ROOT, stdio: 'pipe' });
+    await demo.locator('[data-weights-file]').setInputFiles(st);
+    await expect(demo).toHaveAttribute('data-drop-state', 'loaded', { timeout: 60_000 });
+    await expect(demo.locator('select[name=model]')).toHaveValue('file');
+    await expect(demo.locator('[data-drop-status]')).toContainText('Loaded small.safetensors: width 0.25');
+    await expect(demo.locator('[data-error]')).toHaveText('');
+    await demo.locator('button[data-action=generate]').click();
+    await expect(demo).toHaveAttribute('data-state', 'done', { timeout: 120_000 });
+    await expectImages(demo, 2);
+    expect(errors).toEqual([]);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   test('missing and corrupt weights give clear errors', async ({ page }) => {

@@ -5,6 +5,7 @@
  *
  *   init({ backend })            → BackendInfo
  *   loadWeights({ source })      → ModelInfo        (progress: DownloadProgress)
+ *   loadFile({ name, bytes })    → ModelInfo        (a reader's .pth / .safetensors / weights .zip, validated)
  *   generate({ sampler, … })     → GenerateResult   (progress: GenerateProgress, with frames)
  *   describe({ width? })         → ArchitectureInfo (per-block shapes from a real forward pass)
  *   memory()                     → tf.memory() and the backend
@@ -17,11 +18,13 @@ import { makeSchedule, type Schedule } from '../core/schedule.ts';
 import { generate as runSampler, toRGBA } from '../core/generate.ts';
 import { SAMPLER_INFO, type SamplerName } from '../core/samplers.ts';
 import { conditionedDenoiser } from '../core/guidance.ts';
-import { loadProjectWeights, type LoadedWeights } from '../core/weights/load-any.ts';
+import { loadProjectWeights, loadWeightsBytes, type LoadedWeights } from '../core/weights/load-any.ts';
+import { MAX_PAGE_FILE_BYTES as MAX_DROPPED_BYTES, parseJsonLimited } from '../core/weights/limits.ts';
 import { MANIFEST_FILE, shardPaths, validateManifest, type TrainingRecord } from '../core/weights/format.ts';
 import type { Prediction } from '../core/diffusion.ts';
 
-export type WeightsSource = { url: string; name?: string } | { idbKey: string; name?: string };
+export type WeightsSource = { url: string; name?: string } | { idbKey: string; name?: string } | { fileKey: string; name?: string };
+
 
 export interface DownloadProgress {
   phase: 'download' | 'decode';
@@ -154,6 +157,7 @@ function modelInfo(l: Loaded, cached: boolean): ModelInfo {
 function friendlyName(src: WeightsSource): string {
   if (src.name) return src.name;
   if ('url' in src) return src.url.replace(/\/$/, '').split('/').pop() || src.url;
+  if ('fileKey' in src) return 'your file';
   return `weights "${src.idbKey}" from the training lab`;
 }
 
@@ -202,7 +206,7 @@ async function fromUrl(dir: string, name: string, ctx: TaskContext<DownloadProgr
     `The ${name} model is not shipped with this site: its weights are missing (HTTP 404 for ${manifestUrl}). Choose another model.`);
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder().decode(manifestBytes));
+    json = parseJsonLimited(new TextDecoder().decode(manifestBytes), manifestUrl);
   } catch {
     throw new Error(`the ${name} model's weights are not shipped with this site (${manifestUrl} is not a JSON manifest)`);
   }
@@ -260,6 +264,7 @@ async function fromIdb(key: string): Promise<{ json: unknown; shards: Uint8Array
 
 function sourceKey(src: WeightsSource): string {
   if ('url' in src) return `url:${new URL(src.url, self.location.href).href}`;
+  if ('fileKey' in src) return src.fileKey;
   return `idb:${src.idbKey}`;
 }
 
@@ -273,6 +278,11 @@ async function ensureLoaded(source: WeightsSource, ctx: TaskContext<DownloadProg
   const key = sourceKey(source);
   if (loaded && loaded.key === key && !reload) return modelInfo(loaded, true);
   const name = friendlyName(source);
+  if ('fileKey' in source) {
+    // the last dropped file is kept here, so switching models and back needs no new drop
+    if (!dropped || dropped.key !== key) throw new Error(`${source.name ?? 'the file you dropped'} is no longer loaded (the model worker was restarted): drop it again`);
+    return loadDropped(dropped, ctx);
+  }
   const t0 = performance.now();
   const raw = 'url' in source ? await fromUrl(source.url, name, ctx) : await fromIdb(source.idbKey);
   ctx.throwIfAborted();
@@ -288,6 +298,29 @@ async function ensureLoaded(source: WeightsSource, ctx: TaskContext<DownloadProg
   return modelInfo(loaded, false);
 }
 
+/** The last file a reader dropped (bytes kept so the demo can switch models and back). */
+let dropped: { key: string; name: string; bytes: Uint8Array } | null = null;
+let droppedCount = 0;
+
+/**
+ * A reader's file through the same validated loaders as the CLI (limits.ts: byte and element
+ * budget, bounded metadata, checked schedule and finite weights): a hostile file is refused
+ * with one line naming it, in bounded time and memory, and the page never parses anything.
+ */
+async function loadDropped(d: { key: string; name: string; bytes: Uint8Array }, ctx: TaskContext<DownloadProgress>): Promise<ModelInfo> {
+  const t0 = performance.now();
+  ctx.progress({ phase: 'decode', loaded: d.bytes.length, total: d.bytes.length });
+  const weights = loadWeightsBytes(d.bytes, d.name);
+  ctx.throwIfAborted();
+  if (loaded) {
+    loaded.model.dispose();
+    loaded = null;
+  }
+  const model = new SimpleUNet(weights.config, weights.weights);
+  loaded = { key: d.key, name: d.name, weights, model, schedule: makeSchedule(weights.meta.schedule), bytes: d.bytes.length, loadMs: performance.now() - t0 };
+  return modelInfo(loaded, false);
+}
+
 const tasks = {
   /** Starts (or switches) the tfjs backend. */
   async init(a: { backend?: BackendChoice } = {}): Promise<BackendInfo> {
@@ -298,6 +331,21 @@ const tasks = {
   async loadWeights(a: { source: WeightsSource; backend?: BackendChoice; reload?: boolean }, ctx: TaskContext<DownloadProgress>): Promise<ModelInfo> {
     await ensureBackend(a.backend);
     return ensureLoaded(a.source, ctx, a.reload);
+  },
+
+  /**
+   * Loads a file the reader dropped (.pth, .safetensors or a weights .zip) and keeps it loaded;
+   * `ModelInfo.key` is the source (`{ fileKey }`) to generate with.
+   */
+  async loadFile(a: { name: string; bytes: Uint8Array; backend?: BackendChoice }, ctx: TaskContext<DownloadProgress>): Promise<ModelInfo> {
+    const name = String(a.name ?? 'dropped file').slice(0, 200);
+    if (!(a.bytes instanceof Uint8Array)) throw new Error(`${name}: not a file's bytes`);
+    if (a.bytes.length > MAX_DROPPED_BYTES) throw new Error(`${name}: ${a.bytes.length} bytes, over the ${MAX_DROPPED_BYTES} this page accepts`);
+    await ensureBackend(a.backend);
+    const d = { key: `file:${++droppedCount}:${name}`, name, bytes: a.bytes };
+    const info = await loadDropped(d, ctx);
+    dropped = d; // only once it loaded: a refused file never replaces a good one
+    return info;
   },
 
   /** Runs a sampler on the loaded model, streaming x_t and x̂₀ frames. */

@@ -9,13 +9,14 @@ import type { BackendInfo } from '../../workers/backend.ts';
 
 export const IMAGE_SIZE = 32;
 
-/** A shipped model, or weights the training lab saved in IndexedDB. */
-export type ModelChoice = WeightsId | { idbKey: string; label: string };
+/** A shipped model, weights the training lab saved in IndexedDB, or a file the reader dropped. */
+export type ModelChoice = WeightsId | { idbKey: string; label: string } | { fileKey: string; label: string };
 
 export function sourceFor(choice: ModelChoice): WeightsSource {
   if (typeof choice === 'string') {
     return { url: WEIGHTS[choice].dir, name: choice === 'small' ? 'small (width 0.25)' : 'full-width (16.8 M parameters)' };
   }
+  if ('fileKey' in choice) return { fileKey: choice.fileKey, name: choice.label };
   return { idbKey: choice.idbKey, name: choice.label };
 }
 

@@ -35,6 +35,12 @@ export const DEFAULT_LIMITS: Readonly<LoadLimits> = Object.freeze({
   maxIntBytes: 4096,
 });
 
+/**
+ * The largest weights file the page accepts from a reader (a full-width training checkpoint with
+ * EMA and Adam moments is ~270 MB as float32); the per-file budget above applies inside it.
+ */
+export const MAX_PAGE_FILE_BYTES = 512 * 1024 * 1024;
+
 export class LoadLimitError extends Error {
   override name = 'LoadLimitError';
 }
