@@ -106,7 +106,7 @@ async function compareWithCli(page: Page, lab: Locator, tag: string) {
   }, { nhwc, n, steps: ddimSteps });
   const outNpy = path.join(tmp, 'cli.npy');
   execFileSync(process.execPath, [path.join(ROOT, 'bin/diffusion.mjs'), 'sample', '--weights', zip, '--init-noise', noiseFile, '--out-npy', outNpy,
-    '--out', path.join(tmp, 'cli.png'), '--sampler', 'ddim', '--steps', String(ddimSteps), '--backend', 'wasm'], { cwd: ROOT, stdio: 'pipe' });
+    '--out', path.join(tmp, 'cli.png'), '--sampler', 'ddim', '--steps', String(ddimSteps), '--eta', '0', '--backend', 'wasm'], { cwd: ROOT, stdio: 'pipe' });
   const cli = readNpy(outNpy);
   expect(cli.shape).toEqual([n, 3, 32, 32]);
   const pageNchw = nhwcToNchw(new Float32Array(pageOut), n, 32, 32, 3);
