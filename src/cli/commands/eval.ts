@@ -16,7 +16,7 @@ import { SimpleUNet } from '../../core/model.ts';
 import { makeSchedule } from '../../core/schedule.ts';
 import { generate, initialNoise } from '../../core/generate.ts';
 import { Rng } from '../../core/rng.ts';
-import { SAMPLER_INFO, type SamplerName } from '../../core/samplers.ts';
+import { RECOMMENDED_SAMPLING, SAMPLER_INFO, type SamplerName } from '../../core/samplers.ts';
 import { toNHWCFloat, type CifarBatch } from '../../core/data/cifar.ts';
 import { MANIFEST_FILE } from '../../core/weights/format.ts';
 import type { LoadedWeights } from '../../core/weights/load-any.ts';
@@ -53,9 +53,9 @@ What to score (one of):
   --train-images      score N training images (the floor: what real images score)
 
 Generation:
-  --sampler NAME      ddim | dpmpp2m | ddpm | seed (default ddim)
-  --steps N           sampling steps (default: the sampler's)
-  --eta X             DDIM η (default 0)
+  --sampler NAME      ddim | dpmpp2m | ddpm | seed (default ${RECOMMENDED_SAMPLING.sampler})
+  --steps N           sampling steps (default ${RECOMMENDED_SAMPLING.steps} for ${RECOMMENDED_SAMPLING.sampler}, else the sampler's)
+  --eta X             DDIM η (default ${RECOMMENDED_SAMPLING.eta}: the page's setting)
   --n N               images to score (default 256)
   --batch B           images per forward pass (default 64)
   --seed S            seed of the starting noise (default 0)
@@ -384,7 +384,7 @@ export const evalCommand: Command = {
     const { values: v } = parse(args, {
       weights: { type: 'string', default: SHIPPED_SMALL }, 'random-init': { type: 'boolean' }, width: { type: 'string', default: '0.25' },
       'init-seed': { type: 'string', default: '0' }, images: { type: 'string' }, 'train-images': { type: 'boolean' },
-      sampler: { type: 'string', default: 'ddim' }, steps: { type: 'string' }, eta: { type: 'string', default: '0' },
+      sampler: { type: 'string', default: RECOMMENDED_SAMPLING.sampler }, steps: { type: 'string' }, eta: { type: 'string' },
       n: { type: 'string', default: '256' }, batch: { type: 'string', default: '64' }, seed: { type: 'string', default: '0' },
       data: { type: 'string' }, classifier: { type: 'string', default: DEFAULT_CLASSIFIER }, 'no-kid': { type: 'boolean' },
       'kid-ref': { type: 'string', default: '2000' }, 'swd-patches': { type: 'string', default: String(SWD_DEFAULTS.patchesPerImage) },
@@ -427,15 +427,17 @@ export const evalCommand: Command = {
         result = await scoreSet('train-images', 'CIFAR-10 training images', ref.trainImages(n), n);
       } else {
         const sampler = v.sampler as SamplerName;
-        if (!(sampler in SAMPLER_INFO)) throw new UserError(`--sampler must be one of ${Object.keys(SAMPLER_INFO).join(', ')}, got '${sampler}'`);
-        const steps = v.steps ? num(v.steps, 'steps', { int: true, min: 1, max: 1000 }) : SAMPLER_INFO[sampler].defaultSteps;
+        if (!Object.hasOwn(SAMPLER_INFO, sampler)) throw new UserError(`--sampler must be one of ${Object.keys(SAMPLER_INFO).join(', ')}, got '${sampler}'`);
+        const recommended = sampler === RECOMMENDED_SAMPLING.sampler;
+        const steps = v.steps ? num(v.steps, 'steps', { int: true, min: 1, max: 1000 }) : recommended ? RECOMMENDED_SAMPLING.steps : SAMPLER_INFO[sampler].defaultSteps;
+        const eta = num(v.eta ?? String(recommended ? RECOMMENDED_SAMPLING.eta : 0), 'eta', { min: 0, max: 1 });
         const random = !!v['random-init'];
         const w = random ? null : loadWeightsPath(v.weights!);
         const model = random ? new SimpleUNet({ width: num(v.width, 'width', { min: 0.125 }) }, undefined, num(v['init-seed'], 'init-seed', { int: true })) : new SimpleUNet(w!.config, w!.weights);
         const t0 = performance.now();
         const guidance = model.config.numClasses && !v.unconditional ? guidanceArg : undefined;
         const images = await sampleBatched(model, w ?? { meta: { modelConfig: model.config, schedule: makeSchedule().config, prediction: 'epsilon' } },
-          { sampler, steps, eta: num(v.eta, 'eta', { min: 0, max: 1 }), n, batch, seed, guidance });
+          { sampler, steps, eta, n, batch, seed, guidance });
         model.dispose();
         const label = `${random ? 'untrained' : v.weights}, ${SAMPLER_INFO[sampler].label} ${steps}${guidance === undefined ? '' : `, guidance ${guidance}`}`;
         result = await scoreSet('samples', label, images, n, { sampler, steps, generateS: (performance.now() - t0) / 1000, guidance });

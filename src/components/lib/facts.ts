@@ -26,6 +26,10 @@ export interface QualityRowFacts {
   swdValue: number | null;
   kidValue: number | null;
   n: number | null;
+  /** Guided rows: the share in the class asked for, as a percentage with one decimal ("41.8"), or "n/a". */
+  inClass: string;
+  /** The guidance scale of the row, or "n/a". */
+  w: string;
 }
 
 export interface ModelFacts {
@@ -74,7 +78,7 @@ function modelFacts(id: WeightsFolderId, root: string): ModelFacts {
   };
 }
 
-interface RawQualityRow { id?: unknown; label?: unknown; n?: unknown; swd?: { average?: unknown }; kid?: { kid?: unknown } | null }
+interface RawQualityRow { id?: unknown; label?: unknown; n?: unknown; swd?: { average?: unknown }; kid?: { kid?: unknown } | null; classAccuracy?: unknown; guidance?: unknown }
 
 /** Reads the shipped weights' records and docs/quality.json; never throws. */
 export function readFacts(root = projectRoot()): Facts {
@@ -91,6 +95,8 @@ export function readFacts(root = projectRoot()): Facts {
         quality[r.id] = {
           id: r.id, label: typeof r.label === 'string' ? r.label : r.id,
           swd: fmt1(swd), kid: fmt1(kid), swdValue: swd, kidValue: kid, n: typeof r.n === 'number' ? r.n : null,
+          inClass: typeof r.classAccuracy === 'number' ? fmt1(100 * r.classAccuracy) : NA,
+          w: typeof r.guidance === 'number' ? String(r.guidance) : NA,
         };
       }
       qualityWeights = {
@@ -106,6 +112,6 @@ export function readFacts(root = projectRoot()): Facts {
     full: modelFacts('full', root),
     quality,
     qualityWeights,
-    q: (id) => quality[id] ?? { id, label: id, swd: NA, kid: NA, swdValue: null, kidValue: null, n: null },
+    q: (id) => quality[id] ?? { id, label: id, swd: NA, kid: NA, swdValue: null, kidValue: null, n: null, inClass: NA, w: NA },
   };
 }
