@@ -143,7 +143,8 @@ export function smallStateDict(fill: (i: number) => number = (i) => Math.sin(i) 
 
 function smallPth(meta: Map<string, unknown> = new Map(), fill?: (i: number) => number): Uint8Array {
   const { sd, storage } = smallStateDict(fill);
-  return torchZip(pickle(new Map<string, unknown>([['model_state_dict', sd], ...meta])), { '0': storage });
+  // `step` makes the metadata a training record, which `import` writes out (as JSON) with its recipe
+  return torchZip(pickle(new Map<string, unknown>([['model_state_dict', sd], ['step', 1], ...meta])), { '0': storage });
 }
 
 function smallSafetensors(fill: (i: number) => number, metadata?: Record<string, string>): Uint8Array {
@@ -270,8 +271,8 @@ export const CASES: HostileCase[] = [
   },
   {
     name: 'laughs-chars.pth',
-    what: 'metadata: one 1 MB string shared 2^7 times',
-    make: (dir) => write(dir, 'laughs-chars.pth', smallPth(new Map([['train_config', laughs(7, 'x'.repeat(1 << 20))]]))),
+    what: 'metadata: one 1 MB string shared 2^11 times (2 GiB as text)',
+    make: (dir) => write(dir, 'laughs-chars.pth', smallPth(new Map([['train_config', laughs(11, 'x'.repeat(1 << 20))]]))),
     message: /laughs-chars\.pth: metadata holds more than 67,108,864 characters/,
     maxSeconds: 30, maxRssMB: 600,
   },
