@@ -13,6 +13,8 @@ import { Rng } from '../../core/rng.ts';
 import { toNHWCFloat } from '../../core/data/cifar.ts';
 import { CifarClassifier, CLASSIFIER_CONFIG, accuracy, augmentBatch, decodeClassifier, encodeClassifier, type ClassifierConfig, type ClassifierRecord } from '../../core/metrics/classifier.ts';
 import { MANIFEST_FILE, shardPaths } from '../../core/weights/format.ts';
+import { recoverDir, writeDirAtomic } from '../fs-safe.ts';
+import { confinedPath, parseJsonLimited } from '../../core/weights/limits.ts';
 import { resolveCifarDir, loadCifar } from '../data-path.ts';
 import { progress } from '../progress.ts';
 
@@ -43,10 +45,12 @@ scores all 10,000 test images with the float16 weights it writes.
 /** Loads the classifier weights folder written by classifier-train. */
 export function loadClassifierDir(dir: string): { model: CifarClassifier; record: ClassifierRecord; config: ClassifierConfig } {
   const file = path.join(dir, MANIFEST_FILE);
+  recoverDir(dir, MANIFEST_FILE);
   if (!fs.existsSync(file)) throw new UserError(`no classifier weights at ${dir} (train them with \`diffusion classifier-train\`)`);
-  const json = JSON.parse(fs.readFileSync(file, 'utf8'));
-  const paths: string[] = (json.weightsManifest ?? []).flatMap((g: { paths: string[] }) => g.paths);
   try {
+    const json = parseJsonLimited(fs.readFileSync(file, 'utf8'), file) as { weightsManifest?: unknown };
+    const groups = Array.isArray(json?.weightsManifest) ? (json.weightsManifest as { paths?: unknown }[]) : [];
+    const paths = groups.flatMap((g) => (g && Array.isArray(g.paths) ? g.paths : [])).map((p) => confinedPath(p, file));
     const shards = paths.map((p) => new Uint8Array(fs.readFileSync(path.join(dir, p))));
     const { config, weights, manifest } = decodeClassifier(json, shards, file);
     return { model: new CifarClassifier(config, weights), record: manifest.record, config };
@@ -146,14 +150,8 @@ export const classifierTrainCommand: Command = {
     record.testAccuracy = accuracy(logits, test.labels);
     enc = encodeClassifier(await model.read(), cfg, record);
     const out = path.resolve(v.out!);
-    const tmp = `${out}.tmp-${process.pid}`;
-    fs.rmSync(tmp, { recursive: true, force: true });
-    fs.mkdirSync(tmp, { recursive: true });
-    shardPaths(enc.manifest as never).forEach((p, i) => fs.writeFileSync(path.join(tmp, p), enc.shards[i]));
-    fs.writeFileSync(path.join(tmp, MANIFEST_FILE), JSON.stringify(enc.manifest, null, 1));
-    fs.rmSync(out, { recursive: true, force: true });
-    fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.renameSync(tmp, out);
+    // atomic: the previous classifier stays complete until the new one is (fs-safe.ts writeDirAtomic)
+    writeDirAtomic(out, [...shardPaths(enc.manifest as never).map((p, i) => [p, enc.shards[i]!] as const), [MANIFEST_FILE, JSON.stringify(enc.manifest, null, 1)] as const], MANIFEST_FILE);
     console.log(`test accuracy ${(100 * record.testAccuracy).toFixed(2)}% on ${test.count} images (float16 weights; scored in ${((performance.now() - t0) / 1000).toFixed(1)} s); `
       + `trained ${record.epochs.toFixed(2)} epochs in ${(wallTimeS / 60).toFixed(1)} min → ${v.out}`);
     model.dispose();
