@@ -53,6 +53,15 @@ export function decodeCheckpoint(manifestJson: unknown, shards: Uint8Array[], so
     return matchModel(m, manifest.modelConfig, `${source} (${prefix || 'weights'})`);
   };
   const x = manifest.extra as unknown as CheckpointExtra;
+  // the scalar state drives the resumed run: check it as the tensors are checked
+  const bad = (why: string) => new Error(`${source} is not a usable training checkpoint: ${why}`);
+  const count = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  if (!count(x.step)) throw bad(`step is ${JSON.stringify(x.step)?.slice(0, 40)}`);
+  if (!count(x.imagesSeen)) throw bad(`imagesSeen is ${JSON.stringify(x.imagesSeen)?.slice(0, 40)}`);
+  if (!Array.isArray(x.losses) || !x.losses.every((l) => typeof l === 'number')) throw bad('losses is not a list of numbers');
+  if (typeof x.wallTimeS !== 'number' || !(x.wallTimeS >= 0)) throw bad('wallTimeS is not a non-negative number');
+  if (!x.trainConfig || typeof x.trainConfig !== 'object' || Array.isArray(x.trainConfig)) throw bad('trainConfig is not an object');
+  if (!x.rng || typeof x.rng !== 'object') throw bad('rng is not an object');
   return {
     manifest,
     state: {
