@@ -208,7 +208,11 @@ def main(argv=None):
         print(f"wrote {nchunks} files to {args.out} in {wall:.1f}s ({args.n / wall:.1f} img/s)", flush=True)
     if dist is not None:
         dist.barrier()
-        dist.destroy_process_group()
+        # Leave without destroy_process_group or interpreter teardown (both can hang with PyTorch
+        # 1.13's gloo); every file is written by now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,10 @@ export interface ModelFacts {
   paramsText: string;
   /** Steps of the run this one was warm-started from (the full model starts from the small one). */
   warmStartSteps: number | null;
+  /** Images the warm start saw, "643,392". */
+  warmStartImagesText: string;
+  /** The record's final loss (mean of the last 100 steps), three decimals. */
+  finalLossText: string;
 }
 
 export interface Facts {
@@ -64,7 +68,8 @@ export const fmt1 = (x: number | null | undefined) => (x === null || x === undef
 function modelFacts(id: WeightsFolderId, root: string): ModelFacts {
   const info = readWeightsInfo(id, root);
   const t = info.training;
-  const ws = (t as { warmStart?: { steps?: unknown } } | null)?.warmStart?.steps;
+  const w = (t as { warmStart?: { steps?: unknown; imagesSeen?: unknown } } | null)?.warmStart;
+  const ws = w?.steps;
   return {
     exists: info.exists,
     steps: t ? t.steps : null,
@@ -75,6 +80,8 @@ function modelFacts(id: WeightsFolderId, root: string): ModelFacts {
     params: info.params,
     paramsText: info.params === null ? NA : fmtInt(info.params),
     warmStartSteps: typeof ws === 'number' ? ws : null,
+    warmStartImagesText: typeof w?.imagesSeen === 'number' ? fmtInt(w.imagesSeen) : NA,
+    finalLossText: typeof t?.finalLoss === 'number' ? t.finalLoss.toFixed(3) : NA,
   };
 }
 
