@@ -11,8 +11,8 @@ import { loadProjectWeights, loadProjectZip, loadTorchOrSafetensors, type Loaded
 import { ZipReader } from '../core/weights/zip.ts';
 import { UserError } from './command.ts';
 
-/** The shipped full-width weights, used when a command gets no --weights. */
-export const DEFAULT_WEIGHTS = 'public/weights/simple-unet';
+/** The CLI's default weights: the page's default model (the small, class-conditional one). */
+export const DEFAULT_WEIGHTS = 'public/weights/simple-unet-small';
 
 /** Reads a file whose size the budget allows; `what` names it in errors. */
 function readBounded(file: string, budget: Budget): Uint8Array {
