@@ -31,6 +31,7 @@ import { resolveCifarDir, loadCifar } from '../data-path.ts';
 import { readNpy, writeNpy, nchwToNhwc, nhwcToNchw } from '../npy.ts';
 import { encodePNG, imageGrid } from '../png.ts';
 import { progress } from '../progress.ts';
+import { checkWritableDir, checkWritableFile } from '../fs-safe.ts';
 import { DEFAULT_CLASSIFIER, loadClassifierDir } from './classifier-train.ts';
 
 export const SHIPPED_SMALL = 'public/weights/simple-unet-small';
@@ -395,6 +396,18 @@ export const evalCommand: Command = {
       guidance: { type: 'string' }, unconditional: { type: 'boolean' }, rows: { type: 'string' }, 'balanced-labels': { type: 'boolean' },
     }, USAGE);
     const guidanceArg = v.guidance === undefined ? RECOMMENDED_GUIDANCE : num(v.guidance, 'guidance', GUIDANCE_RANGE);
+    // Every argument before any work: an unusable output path must not cost a whole evaluation.
+    if (!Object.hasOwn(SAMPLER_INFO, v.sampler!)) throw new UserError(`--sampler must be one of ${Object.keys(SAMPLER_INFO).join(', ')}, got '${v.sampler}'`);
+    if (v.steps) num(v.steps, 'steps', { int: true, min: 1, max: 1000 });
+    if (v.eta !== undefined) num(v.eta, 'eta', { min: 0, max: 1 });
+    num(v['n-ddpm'], 'n-ddpm', { int: true, min: 2 });
+    for (const [flag, file] of [['--grid', v.grid], ['--json', v.json]] as const) if (file) checkWritableFile(file, flag);
+    if (v.table) {
+      checkWritableFile(v['out-json']!, '--out-json');
+      checkWritableFile(v['out-md']!, '--out-md');
+      checkWritableDir(v.figures!, `--figures ${v.figures}`);
+      checkWritableDir(v['samples-dir']!, `--samples-dir ${v['samples-dir']}`);
+    }
     const started = performance.now();
     const n = num(v.n, 'n', { int: true, min: 2, max: 10000 });
     const batch = num(v.batch, 'batch', { int: true, min: 1, max: 1024 });
