@@ -319,6 +319,6 @@ test.describe('training lab', () => {
     expect(hf, 'mean difference between neighbouring pixels of the samples (fresh networks draw noise at ~80)').toBeLessThan(40);
     await lab.screenshot({ path: `${SHOTS}/training-lab-finetune.png` });
     await pause(lab);
-    expect(errors).toEqual([]);
+    errors.check();
   });
 });
