@@ -453,10 +453,10 @@ def main():
         source = f"synthetic:{args.synthetic}"
     elif args.jpeg_tar:
         images, labels = load_cifar_jpeg_tar(args.jpeg_tar)
-        source = os.path.abspath(args.jpeg_tar)
+        source = os.path.relpath(os.path.abspath(args.jpeg_tar), REPO)  # no machine paths in shipped records
     else:
         images, labels = load_cifar_bin(args.data)
-        source = os.path.abspath(args.data)
+        source = os.path.relpath(os.path.abspath(args.data), REPO)  # no machine paths in shipped records
     n_images = images.shape[0]
     if is0:
         print(f"loaded {n_images} images from {source} in {time.time() - t_load:.1f}s", flush=True)
