@@ -118,3 +118,29 @@ test('no MDX expression sits inside math, where it would print as TeX instead of
   }
   assert.deepEqual(bad, []);
 });
+
+test('facts.ts reads the recipe study (docs/study.json) rounded as its table shows it, ranked best first', (t) => {
+  const file = path.join(ROOT, 'docs', 'study.json');
+  const f = readFacts(ROOT);
+  if (!fs.existsSync(file)) {
+    assert.equal(f.study.exists, false);
+    t.skip('no docs/study.json in this checkout');
+    return;
+  }
+  const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+    arms: { arm: string; swd: number; kid: number | null; heldout_x0_mse: Record<string, number>; heldout_x0_mse_clipped?: Record<string, number> }[];
+  };
+  const x0 = (a: (typeof doc.arms)[number]) => a.heldout_x0_mse_clipped ?? a.heldout_x0_mse;
+  assert.ok(doc.arms.length > 0);
+  const seed = doc.arms.find((a) => a.arm === 'seed')!;
+  for (const a of doc.arms) {
+    assert.equal(f.study.arm(a.arm).swd, a.swd.toFixed(1), a.arm);
+    if (a.kid !== null) assert.equal(f.study.arm(a.arm).kid, a.kid.toFixed(1), a.arm);
+    for (const [level, v] of Object.entries(x0(a))) {
+      assert.equal(f.study.arm(a.arm).x0VsSeed[level], (v / x0(seed)[level]!).toFixed(2), `${a.arm} at ${level}`);
+    }
+  }
+  const swds = f.study.bySwd.map((id) => f.study.arm(id).swdValue!);
+  assert.deepEqual(swds, [...swds].sort((a, b) => a - b));
+  assert.equal(f.study.arm('no-such-arm').swd, 'n/a');
+});

@@ -15,7 +15,10 @@ Results go to docs/study.json and docs/study.md, grids to public/figures/study-<
     /usr/bin/python3 scripts/torch/study.py --arms seed,cond --images 2048 --n 32   # a smoke run
     /usr/bin/python3 scripts/torch/study.py --device cuda         # on a GPU
 
-An arm whose run folder already holds a finished checkpoint is not trained again (--fresh does).
+An arm whose run folder already holds a finished checkpoint is not trained again, and one whose
+<out>/<arm>/result.json is newer than that checkpoint is not measured again (--fresh redoes both):
+several study processes can train disjoint --arms side by side, and a last run over every arm
+only collects their results into the docs.
 """
 
 import argparse
@@ -74,8 +77,10 @@ def x0_of(out, xt, a, prediction):
 
 
 @torch.no_grad()
-def heldout_error(model, abar, prediction, x, y, seed=0):
-    """MSE of x̂0 at the timestep whose ᾱ is closest to each probe level (class given to conditional nets)."""
+def heldout_error(model, abar, prediction, x, y, seed=0, clip=False):
+    """MSE of x̂0 at the timestep whose ᾱ is closest to each probe level (class given to conditional nets).
+    clip: x̂0 clamped to [-1, 1] first, as every sampler here does; without it an ε-network's x̂0 at high
+    noise is its ε error divided by √ᾱ (×10 at ᾱ = 0.01), which no sampler ever uses."""
     g = torch.Generator().manual_seed(seed)
     out = {}
     for target in PROBE_ABAR:
@@ -88,7 +93,10 @@ def heldout_error(model, abar, prediction, x, y, seed=0):
             tt = torch.full((len(x[i:i + 128]),), t, dtype=torch.int64)
             yy = y[i:i + 128] if model.num_classes else None
             pred = model(xt[i:i + 128], tt, yy) if model.num_classes else model(xt[i:i + 128], tt)
-            errs.append(((x0_of(pred, xt[i:i + 128], a, prediction) - x[i:i + 128]) ** 2).mean(dim=(1, 2, 3)))
+            x0 = x0_of(pred, xt[i:i + 128], a, prediction)
+            if clip:
+                x0 = x0.clamp(-1, 1)
+            errs.append(((x0 - x[i:i + 128]) ** 2).mean(dim=(1, 2, 3)))
         out[f"{target:g}"] = float(torch.cat(errs).mean())
     return out
 
@@ -135,6 +143,7 @@ def main():
     ap.add_argument("--md", default=os.path.join(REPO, "docs", "study.md"))
     ap.add_argument("--figures", default=os.path.join(REPO, "public", "figures"))
     ap.add_argument("--fresh", action="store_true")
+    ap.add_argument("--note", default="", help="a sentence for the report, e.g. how the arms shared the machine")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -161,9 +170,22 @@ def main():
                 cmd += ["--threads", str(args.threads)]
             print(f"== {name}: {what}\n   {' '.join(cmd)}", flush=True)
             subprocess.run(cmd, check=True)
+        cached = os.path.join(run, "result.json")
+        if not args.fresh and done and os.path.exists(cached) and os.path.getmtime(cached) >= os.path.getmtime(ckpt):
+            with open(cached) as f:  # measured before, on this very checkpoint
+                r = json.load(f)
+            if "heldout_x0_mse_clipped" not in r:  # results from before the clipped error existed
+                model, abar, prediction, _ = load_arm(ckpt)
+                r["heldout_x0_mse_clipped"] = heldout_error(model, abar, prediction, x_test, y_test, clip=True)
+                with open(cached, "w") as f:
+                    json.dump(r, f, indent=1)
+            results.append(r)
+            print(f"== {name}: measured before ({os.path.relpath(cached, REPO)})", flush=True)
+            continue
         model, abar, prediction, ck = load_arm(ckpt)
         t0 = time.time()
         err = heldout_error(model, abar, prediction, x_test, y_test)
+        err_clipped = heldout_error(model, abar, prediction, x_test, y_test, clip=True)
         guided = model.num_classes > 0
         xs = sample(model, abar, prediction, args.n, args.guidance)
         sample_s = time.time() - t0
@@ -182,22 +204,25 @@ def main():
         results.append({
             "arm": name, "what": what, "flags": flags, "images": int(ck["images_seen"]), "steps": int(ck["step"]),
             "train_wall_s": float(ck["wall_time_s"]), "final_loss": float(np.mean(ck["train_losses"][-100:])),
-            "heldout_x0_mse": err, "swd": scored["swd"]["average"], "kid": (scored.get("kid") or {}).get("kid"),
+            "heldout_x0_mse": err, "heldout_x0_mse_clipped": err_clipped, "swd": scored["swd"]["average"], "kid": (scored.get("kid") or {}).get("kid"),
             "kid_std": (scored.get("kid") or {}).get("std"), "class_accuracy": scored.get("classAccuracy"),
             "guidance": args.guidance if guided else None, "n": args.n, "sample_s": sample_s,
             "grid": os.path.relpath(grid, REPO),
         })
+        with open(cached, "w") as f:
+            json.dump(results[-1], f, indent=1)
         print(json.dumps(results[-1]), flush=True)
     doc = {"command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d"), "width": args.width,
-           "images_per_arm": args.images, "probe_alpha_bar": PROBE_ABAR, "arms": results,
+           "images_per_arm": args.images, "probe_alpha_bar": PROBE_ABAR, "arms": results, "note": args.note,
            "hardware": {"device": args.device, "threads": torch.get_num_threads(), "torch": torch.__version__}}
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(doc, f, indent=1)
     lines = [f"# Recipe study (width {args.width:g}, {args.images:,} training images per arm)", "",
-             f"Made by `{doc['command']}` on {doc['date']}. Held-out error: MSE of x̂0 on {args.heldout} test images at "
-             f"noise level ᾱ (lower is better). Samples: DDIM 20, η = 1, N {args.n}; conditional arms ask for class "
-             f"i mod 10 with guidance {args.guidance:g}.", "",
+             f"Made by `{doc['command']}` on {doc['date']}. Held-out error: MSE of x̂0 (clamped to [-1, 1], as the "
+             f"samplers use it) on {args.heldout} test images at noise level ᾱ (lower is better; docs/study.json also "
+             f"has it unclamped). Samples: DDIM 20, η = 1, N {args.n}; conditional arms ask for class "
+             f"i mod 10 with guidance {args.guidance:g}." + (f" {args.note}" if args.note else ""), "",
              "| arm | what | train time | " + " | ".join(f"x̂0 MSE ᾱ={a:g}" for a in PROBE_ABAR)
              + " | SWD | KID | in class |",
              "|---|---|--:|" + "--:|" * len(PROBE_ABAR) + "--:|--:|--:|"]
@@ -205,7 +230,7 @@ def main():
         acc = "–" if r["class_accuracy"] is None else f"{100 * r['class_accuracy']:.1f}%"
         kid = "–" if r["kid"] is None else f"{r['kid']:.1f}"
         lines.append(f"| {r['arm']} | {r['what']} | {r['train_wall_s'] / 60:.0f} min | "
-                     + " | ".join(f"{r['heldout_x0_mse'][f'{a:g}']:.4f}" for a in PROBE_ABAR)
+                     + " | ".join(f"{r['heldout_x0_mse_clipped'][f'{a:g}']:.4f}" for a in PROBE_ABAR)
                      + f" | {r['swd']:.1f} | {kid} | {acc} |")
     with open(args.md, "w") as f:
         f.write("\n".join(lines) + "\n")

@@ -436,6 +436,7 @@ export const evalCommand: Command = {
       if (v.images) {
         const { images, n: got } = readNpyFolder(v.images, n);
         result = await scoreSet('images', `images in ${v.images}`, images, got, v.guidance === undefined ? {} : { guidance: guidanceArg }, !!v['balanced-labels']);
+        if (v.grid) result.grid = writeGrid(v.grid, quantize8(images), got);
       } else if (v['train-images']) {
         result = await scoreSet('train-images', 'CIFAR-10 training images', ref.trainImages(n), n);
       } else {

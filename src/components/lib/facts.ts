@@ -51,6 +51,32 @@ export interface ModelFacts {
   finalLossText: string;
 }
 
+/** One arm of the recipe study (docs/study.json), formatted like the tables. */
+export interface StudyArmFacts {
+  arm: string;
+  swd: string;
+  kid: string;
+  inClass: string;
+  swdValue: number | null;
+  kidValue: number | null;
+  /** Held-out x̂0 error (clamped, when the file has it) at each probed ᾱ, as a ratio to the seed's recipe ("0.87"), keyed by ᾱ ("0.5"). */
+  x0VsSeed: Record<string, string>;
+  /** Training wall time in whole minutes. */
+  minutes: string;
+}
+
+export interface StudyFacts {
+  exists: boolean;
+  /** "100,000". */
+  imagesPerArmText: string;
+  arms: Record<string, StudyArmFacts>;
+  /** Arm ids sorted by SWD, best first. */
+  bySwd: string[];
+  /** Arm ids sorted by KID, best first. */
+  byKid: string[];
+  arm(id: string): StudyArmFacts;
+}
+
 export interface Facts {
   small: ModelFacts;
   full: ModelFacts;
@@ -60,6 +86,7 @@ export interface Facts {
   qualityWeights: { path: string | null; trainingSteps: number | null };
   /** A row by id; a missing row gives "n/a" figures (and the test flags prose that relies on it). */
   q(id: string): QualityRowFacts;
+  study: StudyFacts;
 }
 
 const NA = 'n/a';
@@ -115,10 +142,63 @@ export function readFacts(root = projectRoot()): Facts {
     }
   }
   return {
+    study: readStudy(root),
     small: modelFacts('small', root),
     full: modelFacts('full', root),
     quality,
     qualityWeights,
     q: (id) => quality[id] ?? { id, label: id, swd: NA, kid: NA, swdValue: null, kidValue: null, n: null, inClass: NA, w: NA },
+  };
+}
+
+interface RawStudyArm {
+  arm?: unknown; swd?: unknown; kid?: unknown; class_accuracy?: unknown; train_wall_s?: unknown;
+  heldout_x0_mse?: Record<string, unknown>; heldout_x0_mse_clipped?: Record<string, unknown>;
+}
+/** The error the samplers see (x̂0 clamped to [-1, 1]) when the file has it. */
+const x0Errors = (a: RawStudyArm | undefined) => a?.heldout_x0_mse_clipped ?? a?.heldout_x0_mse;
+
+const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : null);
+
+/** docs/study.json (scripts/torch/study.py) as prose-ready figures; never throws. */
+export function readStudy(root = projectRoot()): StudyFacts {
+  const arms: Record<string, StudyArmFacts> = {};
+  let imagesPerArm: number | null = null;
+  const file = path.join(root, 'docs', 'study.json');
+  if (fs.existsSync(file)) {
+    try {
+      const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as { images_per_arm?: unknown; arms?: RawStudyArm[] };
+      imagesPerArm = num(doc.images_per_arm);
+      const raw = (doc.arms ?? []).filter((a) => typeof a.arm === 'string');
+      const seed = raw.find((a) => a.arm === 'seed');
+      for (const a of raw) {
+        const x0VsSeed: Record<string, string> = {};
+        for (const [level, v] of Object.entries(x0Errors(a) ?? {})) {
+          const base = num(x0Errors(seed)?.[level]);
+          const mine = num(v);
+          x0VsSeed[level] = base && mine !== null ? (mine / base).toFixed(2) : NA;
+        }
+        const swd = num(a.swd);
+        const kid = num(a.kid);
+        const acc = num(a.class_accuracy);
+        const wall = num(a.train_wall_s);
+        arms[a.arm as string] = {
+          arm: a.arm as string, swd: fmt1(swd), kid: fmt1(kid), swdValue: swd, kidValue: kid,
+          inClass: acc === null ? NA : fmt1(100 * acc), x0VsSeed, minutes: wall === null ? NA : String(Math.round(wall / 60)),
+        };
+      }
+    } catch {
+      /* an unreadable file reads as no arms */
+    }
+  }
+  const ranked = (key: 'swdValue' | 'kidValue') =>
+    Object.values(arms).filter((a) => a[key] !== null).sort((a, b) => (a[key] as number) - (b[key] as number)).map((a) => a.arm);
+  return {
+    exists: Object.keys(arms).length > 0,
+    imagesPerArmText: imagesPerArm === null ? NA : fmtInt(imagesPerArm),
+    arms,
+    bySwd: ranked('swdValue'),
+    byKid: ranked('kidValue'),
+    arm: (id) => arms[id] ?? { arm: id, swd: NA, kid: NA, inClass: NA, swdValue: null, kidValue: null, x0VsSeed: {}, minutes: NA },
   };
 }
