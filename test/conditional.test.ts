@@ -144,7 +144,7 @@ test('the trainer learns a conditional network: labels reach class_embedding, "n
   for (const k of [2, 5, 7, 10]) assert.ok(rowNorm(k) > 0, `row ${k} was trained`);
   for (const k of [0, 1, 3, 4, 6, 8, 9]) assert.equal(rowNorm(k), 0, `row ${k} (no image of that class) stays zero`);
   // Warm-up then constant, as train.py's lr_at.
-  assert.deepEqual([0, 1, 2, 9].map((s) => learningRate({ ...PROJECT_RECIPE, warmupSteps: 2 }, s)), [1e-4, 2e-4, 2e-4, 2e-4]);
+  assert.deepEqual([0, 1, 2, 9].map((s) => learningRate({ ...PROJECT_RECIPE, warmupSteps: 2 }, s)), [5e-4, 1e-3, 1e-3, 1e-3]);
   tr.dispose();
   model.dispose();
 });

@@ -212,7 +212,10 @@ def main():
         with open(cached, "w") as f:
             json.dump(results[-1], f, indent=1)
         print(json.dumps(results[-1]), flush=True)
-    doc = {"command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d"), "width": args.width,
+    argv = sys.argv[:]  # the note goes into the report on its own, not inside the command line
+    if "--note" in argv:
+        del argv[argv.index("--note"):argv.index("--note") + 2]
+    doc = {"command": " ".join(argv), "date": time.strftime("%Y-%m-%d"), "width": args.width,
            "images_per_arm": args.images, "probe_alpha_bar": PROBE_ABAR, "arms": results, "note": args.note,
            "hardware": {"device": args.device, "threads": torch.get_num_threads(), "torch": torch.__version__}}
     os.makedirs(os.path.dirname(args.json), exist_ok=True)

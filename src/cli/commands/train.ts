@@ -26,7 +26,7 @@ holds the EMA weights for \`sample\`.
 
 Recipes (--recipe; flags below override their values):
   project   the shipped small model's (scripts/torch/train.py --recipe cond): class-conditional,
-            labels dropped with p 0.1 (classifier-free guidance), AdamW lr 2e-4 after a 200-step
+            labels dropped with p 0.1 (classifier-free guidance), AdamW lr 1e-3 after a 200-step
             warm-up then constant, min-SNR-5 loss weights, clipping 1.0, batch 128, flips (default)
   seed      the seed write-up's: unconditional, AdamW lr 1e-4 (weight decay 1e-6), cosine
             annealing over --steps, uniform ε-MSE, clipping 1.0, batch 128 (plus flips)
