@@ -9,7 +9,7 @@
  * (on wasm that includes the XNNPACK-based Conv2DBackpropInput used by the up-sampling layers).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { exposeTasks, type TaskContext } from './expose.ts';
+import { exposeTasks, type TaskContext } from '../pool/expose.ts';
 import { initBackend, type BackendChoice } from './backend.ts';
 import { SimpleUNet } from '../core/model.ts';
 import { makeSchedule, SEED_SCHEDULE } from '../core/schedule.ts';

@@ -4,7 +4,7 @@
  * is loaded here, so a slider answers at once and never waits behind a generation.
  * All the math is in src/core; this file only moves bytes between layouts.
  */
-import { exposeTasks, transfer } from './expose.ts';
+import { exposeTasks, transfer } from '../pool/expose.ts';
 import { makeSchedule, snr, type Schedule, type ScheduleKind } from '../core/schedule.ts';
 import { Rng } from '../core/rng.ts';
 import { addNoiseValues, movingAverage, timeEmbeddingFreqs, timeEmbeddingValues } from '../core/plain.ts';

@@ -11,7 +11,7 @@
  *   memory()                     → tf.memory() and the backend
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { exposeTasks, transfer, type TaskContext } from './expose.ts';
+import { exposeTasks, transfer, type TaskContext } from '../pool/expose.ts';
 import { initBackend, currentBackend, type BackendChoice, type BackendInfo } from './backend.ts';
 import { SimpleUNet, blockParams, countParams, paramSpecs, BLOCKS, SEED_CONFIG, type UNetConfig } from '../core/model.ts';
 import { makeSchedule, type Schedule } from '../core/schedule.ts';

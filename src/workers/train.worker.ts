@@ -27,7 +27,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { zipSync } from 'fflate';
-import { exposeTasks, transfer, type TaskContext } from './expose.ts';
+import { exposeTasks, transfer, type TaskContext } from '../pool/expose.ts';
 import { initBackend, currentBackend, type BackendChoice, type BackendInfo } from './backend.ts';
 import * as store from './lab-store.ts';
 import type { CheckpointMeta, RunSettings } from './lab-store.ts';

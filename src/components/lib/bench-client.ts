@@ -4,7 +4,7 @@
  * (performance.measureUserAgentSpecificMemory, cross-origin isolated pages only). Exposed as
  * `window.__bench.run(args)` for `npm run bench` (Playwright) and used by the page's form.
  */
-import { createPool } from '../../workers/pool.ts';
+import { createPool } from '../../pool/pool.ts';
 import type { BenchArgs, BenchResult, BenchTasks } from '../../workers/bench.worker.ts';
 
 export type { BenchArgs, BenchResult };
