@@ -3,7 +3,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from './rng.ts';
-import { makeSampler, SAMPLER_INFO, type SamplerName, type SamplerOptions } from './samplers.ts';
+import { makeSampler, type SamplerOptions } from './samplers.ts';
+import { SAMPLER_INFO, type SamplerName } from './sampling-defaults.ts';
 import type { Schedule } from './schedule.ts';
 
 /** Anything that maps (x_t NHWC, t [B]) to the network output. */
@@ -83,16 +84,4 @@ export async function generate(denoise: Denoiser, schedule: Schedule, opts: Gene
   } finally {
     sampler.reset();
   }
-}
-
-/** [-1, 1] NHWC floats → RGBA bytes, one image after another. */
-export function toRGBA(nhwc: Float32Array, n: number, size = 32): Uint8ClampedArray {
-  const out = new Uint8ClampedArray(n * size * size * 4);
-  for (let p = 0, q = 0; p < n * size * size; p++) {
-    out[q++] = (nhwc[p * 3] + 1) * 127.5;
-    out[q++] = (nhwc[p * 3 + 1] + 1) * 127.5;
-    out[q++] = (nhwc[p * 3 + 2] + 1) * 127.5;
-    out[q++] = 255;
-  }
-  return out;
 }

@@ -8,8 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Schedule } from './schedule.ts';
 import { splitPrediction, type Prediction } from './diffusion.ts';
 import type { Rng } from './rng.ts';
-
-export type SamplerName = 'ddpm' | 'seed' | 'ddim' | 'dpmpp2m';
+import type { SamplerName } from './sampling-defaults.ts';
 
 export interface SamplerOptions {
   prediction?: Prediction;
@@ -26,7 +25,6 @@ export interface StepOutput {
 
 export interface Sampler {
   readonly name: SamplerName;
-  readonly defaultSteps: number;
   /** Noise levels visited, from noisiest; valid after setTimesteps. */
   timesteps: number[];
   setTimesteps(steps: number): void;
@@ -35,20 +33,6 @@ export interface Sampler {
   /** Frees state a multistep method keeps between steps. */
   reset(): void;
 }
-
-export const SAMPLER_INFO: Record<SamplerName, { label: string; defaultSteps: number; fixedSteps?: boolean }> = {
-  seed: { label: "The seed's 50-step loop", defaultSteps: 50 },
-  ddim: { label: 'DDIM', defaultSteps: 50 },
-  ddpm: { label: 'DDPM (ancestral)', defaultSteps: 1000 },
-  dpmpp2m: { label: 'DPM-Solver++(2M)', defaultSteps: 20 },
-};
-
-/**
- * The page's default sampler, picked from the quality table (docs/quality.md, `diffusion eval
- * --table`) for the shipped small weights: DDIM with η = 1 scores a clearly lower patch distance
- * than η = 0 (SWD 116 against 140; KID equal within its spread), and 20 steps score the same as 50.
- */
-export const RECOMMENDED_SAMPLING = { sampler: 'ddim' as const, steps: 20, eta: 1 };
 
 /** T−1, T−1−T/S, …: the seed's spacing (999, 979, …, 19 for S = 50). */
 export function stridedTimesteps(T: number, steps: number): number[] {
@@ -60,7 +44,6 @@ export function stridedTimesteps(T: number, steps: number): number[] {
 
 abstract class BaseSampler implements Sampler {
   abstract readonly name: SamplerName;
-  abstract readonly defaultSteps: number;
   timesteps: number[] = [];
   protected prediction: Prediction;
   protected clip: boolean;
@@ -107,7 +90,6 @@ function gaussian(rng: Rng, shape: [number, number, number, number]): tf.Tensor4
 /** Ancestral DDPM (Ho et al. 2020); with fewer steps it uses the posterior between visited levels. */
 export class DDPMSampler extends BaseSampler {
   readonly name = 'ddpm' as const;
-  readonly defaultSteps = 1000;
   constructor(schedule: Schedule, opts: SamplerOptions = {}) {
     super(schedule, opts, true);
   }
@@ -143,7 +125,6 @@ export class DDPMSampler extends BaseSampler {
  */
 export class SeedLoopSampler extends BaseSampler {
   readonly name = 'seed' as const;
-  readonly defaultSteps = 50;
   constructor(schedule: Schedule, opts: SamplerOptions = {}) {
     super(schedule, { ...opts, clipX0: false }, false);
   }
@@ -163,7 +144,6 @@ export class SeedLoopSampler extends BaseSampler {
 /** DDIM (Song et al. 2021) with η; the last step lands on ᾱ = 1. */
 export class DDIMSampler extends BaseSampler {
   readonly name = 'ddim' as const;
-  readonly defaultSteps = 50;
   private eta: number;
   constructor(schedule: Schedule, opts: SamplerOptions = {}) {
     super(schedule, opts, true);
@@ -197,7 +177,6 @@ export class DDIMSampler extends BaseSampler {
  */
 export class DPMSolverPP2MSampler extends BaseSampler {
   readonly name = 'dpmpp2m' as const;
-  readonly defaultSteps = 20;
   private prevX0: tf.Tensor4D | null = null;
   private prevH = 0;
   constructor(schedule: Schedule, opts: SamplerOptions = {}) {

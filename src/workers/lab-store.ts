@@ -11,39 +11,12 @@
  * so the page can report them instead of losing them.
  */
 
+import type { CheckpointMeta } from '../contracts/train.ts';
+
 export const DB_NAME = 'diffusion-lab';
 export const CHECKPOINTS = 'checkpoints';
 export const WEIGHTS = 'weights';
 const DATA_SUFFIX = ':data';
-
-/** A lab run's settings and progress, shared by the live run (RunInfo) and its saved checkpoint. */
-export interface RunSettings {
-  step: number;
-  totalSteps: number;
-  width: number;
-  params: number;
-  batch: number;
-  lr: number;
-  sampleEvery: number;
-  saveEvery: number;
-  data: { source: 'cifar' | 'own'; count: number; label: string };
-  /** Fine-tuned from these weights (e.g. "the shipped small model"); null or absent: from scratch. */
-  init?: string | null;
-}
-
-/** What the lab shows about a saved run (no tensors). */
-export interface CheckpointMeta extends RunSettings {
-  key: string;
-  seed: number;
-  /** ms since the epoch. */
-  savedAt: number;
-  createdAt: number;
-  lastLoss: number | null;
-  backend: string;
-  /** Size of the stored checkpoint (shards + own images), bytes. */
-  bytes: number;
-  finished: boolean;
-}
 
 export interface CheckpointData {
   manifest: unknown;

@@ -2,115 +2,22 @@
  * The model worker: holds tfjs, its backend and ONE loaded SimpleUNet between tasks (the "GPU
  * worker" pattern), and runs the generation and architecture demos' work on it. Everything it
  * computes comes from src/core; this file only loads, orchestrates and converts to pixels.
- *
- *   init({ backend })            → BackendInfo
- *   loadWeights({ source })      → ModelInfo        (progress: DownloadProgress)
- *   loadFile({ name, bytes })    → ModelInfo        (a reader's .pth / .safetensors / weights .zip, validated)
- *   generate({ sampler, … })     → GenerateResult   (progress: GenerateProgress, with frames)
- *   describe({ width? })         → ArchitectureInfo (per-block shapes from a real forward pass)
- *   memory()                     → tf.memory() and the backend
+ * Its tasks, their arguments and results are the contract in src/contracts/model.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { exposeTasks, transfer, type TaskContext } from '../pool/expose.ts';
-import { initBackend, currentBackend, type BackendChoice, type BackendInfo } from './backend.ts';
+import { initBackend, currentBackend } from './backend.ts';
+import type { BackendChoice, BackendInfo } from '../contracts/backend.ts';
+import { MAX_IMAGES_PER_RUN, type DownloadProgress, type ModelInfo, type ModelTasks, type WeightsSource } from '../contracts/model.ts';
 import { SimpleUNet, blockParams, countParams, paramSpecs, BLOCKS, SEED_CONFIG, type UNetConfig } from '../core/model.ts';
 import { makeSchedule, type Schedule } from '../core/schedule.ts';
-import { generate as runSampler, toRGBA } from '../core/generate.ts';
-import { SAMPLER_INFO, type SamplerName } from '../core/samplers.ts';
+import { generate as runSampler } from '../core/generate.ts';
+import { nhwcToRGBA } from '../core/rgba.ts';
+import { SAMPLER_INFO } from '../core/sampling-defaults.ts';
 import { conditionedDenoiser } from '../core/guidance.ts';
 import { loadProjectWeights, loadWeightsBytes, type LoadedWeights } from '../core/weights/load-any.ts';
 import { MAX_PAGE_FILE_BYTES as MAX_DROPPED_BYTES, parseJsonLimited } from '../core/weights/limits.ts';
-import { MANIFEST_FILE, shardPaths, validateManifest, type TrainingRecord } from '../core/weights/format.ts';
-import type { Prediction } from '../core/diffusion.ts';
-
-export type WeightsSource = { url: string; name?: string } | { idbKey: string; name?: string } | { fileKey: string; name?: string };
-
-
-export interface DownloadProgress {
-  phase: 'download' | 'decode';
-  loaded: number;
-  /** Total bytes when the server says (Content-Length), else 0. */
-  total: number;
-}
-
-export interface ModelInfo {
-  key: string;
-  name: string;
-  width: number;
-  params: number;
-  /** 0: unconditional; 10: asks for a CIFAR-10 class (with classifier-free guidance). */
-  numClasses: number;
-  weightsKind: 'ema' | 'raw' | 'unknown';
-  training: TrainingRecord | null;
-  prediction: Prediction;
-  bytes: number;
-  loadMs: number;
-  backend: BackendInfo;
-  /** True when these weights were already loaded (nothing was downloaded). */
-  cached: boolean;
-}
-
-export interface GenerateArgs {
-  /** Weights to use; loaded first if they are not the loaded ones (same task, so no other demo slips in between). */
-  source?: WeightsSource;
-  backend?: BackendChoice;
-  sampler: SamplerName;
-  steps?: number;
-  eta?: number;
-  seed: number;
-  n: number;
-  /** Send x_t and x̂₀ frames every this many steps (and always on the last); 0 = never. */
-  frameEvery?: number;
-  /** Clip x̂₀ (default: the sampler's own default). */
-  clipX0?: boolean;
-  /** Load `source` again even if it is the loaded one (the training lab re-saved under the same key). */
-  reload?: boolean;
-  /** Class-conditional weights: one class per image (null = any), and the guidance scale w. */
-  labels?: (number | null)[];
-  guidance?: number;
-}
-
-export type GenerateProgress = DownloadProgress | StepProgress;
-
-export interface StepProgress {
-  phase: 'step';
-  /** 1-based steps done, of total. */
-  step: number;
-  total: number;
-  t: number;
-  msPerStep: number;
-  /** RGBA bytes of all n images (n·32·32·4), only on frame steps. */
-  xt?: Uint8ClampedArray;
-  x0?: Uint8ClampedArray;
-}
-
-export interface GenerateResult {
-  rgba: Uint8ClampedArray;
-  n: number;
-  size: number;
-  steps: number;
-  totalMs: number;
-  /** Mean over steps after the first (the first includes shader compilation on GPUs). */
-  msPerStep: number;
-  firstStepMs: number;
-  backend: BackendInfo;
-  sampler: SamplerName;
-  seed: number;
-}
-
-export interface BlockInfo {
-  block: string;
-  shape: number[];
-  params: number;
-}
-
-export interface ArchitectureInfo {
-  width: number;
-  total: number;
-  blocks: BlockInfo[];
-  backend: string;
-  ms: number;
-}
+import { MANIFEST_FILE, shardPaths, validateManifest } from '../core/weights/format.ts';
 
 interface Loaded {
   key: string;
@@ -321,14 +228,14 @@ async function loadDropped(d: { key: string; name: string; bytes: Uint8Array }, 
   return modelInfo(loaded, false);
 }
 
-const tasks = {
+const tasks: ModelTasks = {
   /** Starts (or switches) the tfjs backend. */
-  async init(a: { backend?: BackendChoice } = {}): Promise<BackendInfo> {
+  async init(a = {}) {
     return ensureBackend(a.backend ?? requestedBackend);
   },
 
   /** Loads weights (URL of a weights folder, or the training lab's IndexedDB record) and keeps them loaded. */
-  async loadWeights(a: { source: WeightsSource; backend?: BackendChoice; reload?: boolean }, ctx: TaskContext<DownloadProgress>): Promise<ModelInfo> {
+  async loadWeights(a, ctx) {
     await ensureBackend(a.backend);
     return ensureLoaded(a.source, ctx, a.reload);
   },
@@ -337,7 +244,7 @@ const tasks = {
    * Loads a file the reader dropped (.pth, .safetensors or a weights .zip) and keeps it loaded;
    * `ModelInfo.key` is the source (`{ fileKey }`) to generate with.
    */
-  async loadFile(a: { name: string; bytes: Uint8Array; backend?: BackendChoice }, ctx: TaskContext<DownloadProgress>): Promise<ModelInfo> {
+  async loadFile(a, ctx) {
     const name = String(a.name ?? 'dropped file').slice(0, 200);
     if (!(a.bytes instanceof Uint8Array)) throw new Error(`${name}: not a file's bytes`);
     if (a.bytes.length > MAX_DROPPED_BYTES) throw new Error(`${name}: ${a.bytes.length} bytes, over the ${MAX_DROPPED_BYTES} this page accepts`);
@@ -349,14 +256,14 @@ const tasks = {
   },
 
   /** Runs a sampler on the loaded model, streaming x_t and x̂₀ frames. */
-  async generate(a: GenerateArgs, ctx: TaskContext<GenerateProgress>): Promise<GenerateResult> {
+  async generate(a, ctx) {
     const backend = await ensureBackend(a.backend);
     if (a.source) await ensureLoaded(a.source, ctx as TaskContext<DownloadProgress>, a.reload);
     if (!loaded) throw new Error('no model is loaded yet: load weights first');
     const l = loaded;
     if (!(a.sampler in SAMPLER_INFO)) throw new Error(`unknown sampler '${a.sampler}'`);
     const n = Math.floor(a.n);
-    if (!(n >= 1 && n <= 64)) throw new Error(`n must be 1..64 images, got ${a.n}`);
+    if (!(n >= 1 && n <= MAX_IMAGES_PER_RUN)) throw new Error(`n must be 1..${MAX_IMAGES_PER_RUN} images, got ${a.n}`);
     const steps = a.steps ?? SAMPLER_INFO[a.sampler].defaultSteps;
     const frameEvery = Math.max(0, Math.floor(a.frameEvery ?? 1));
     const t0 = performance.now();
@@ -379,8 +286,8 @@ const tasks = {
         last = now;
         const msPerStep = index === 0 ? firstStepMs : restMs / index;
         if (frame && x0s) {
-          const xt = toRGBA(xs, n, SIZE);
-          const x0r = toRGBA(x0s, n, SIZE);
+          const xt = nhwcToRGBA(xs);
+          const x0r = nhwcToRGBA(x0s);
           ctx.progress(transfer({ phase: 'step' as const, step: index + 1, total, t, msPerStep, xt, x0: x0r }, [xt.buffer, x0r.buffer]));
         } else {
           ctx.progress({ phase: 'step', step: index + 1, total, t, msPerStep });
@@ -394,7 +301,7 @@ const tasks = {
     } finally {
       out.dispose();
     }
-    const rgba = toRGBA(data, n, SIZE);
+    const rgba = nhwcToRGBA(data);
     const totalMs = performance.now() - t0;
     return transfer(
       { rgba, n, size: SIZE, steps, totalMs, msPerStep: steps > 1 ? restMs / (steps - 1) : firstStepMs, firstStepMs, backend, sampler: a.sampler, seed: a.seed },
@@ -403,7 +310,7 @@ const tasks = {
   },
 
   /** Per-block output shapes (from a real forward pass) and parameter counts; no weights needed. */
-  async describe(a: { width?: number } = {}): Promise<ArchitectureInfo> {
+  async describe(a = {}) {
     const backend = await ensureBackend();
     const t0 = performance.now();
     const cfg: UNetConfig = { ...SEED_CONFIG, width: a.width ?? 1 };
@@ -426,11 +333,10 @@ const tasks = {
   },
 
   /** tf.memory() plus what is loaded, to check for leaks. */
-  async memory(): Promise<{ numTensors: number; numBytes: number; backend: string | null; model: string | null; modelTensors: number }> {
+  async memory() {
     const mem = tf.engine().backendName ? tf.memory() : { numTensors: 0, numBytes: 0 };
     return { numTensors: mem.numTensors, numBytes: mem.numBytes, backend: currentBackend()?.backend ?? null, model: loaded?.name ?? null, modelTensors: loaded?.model.params.size ?? 0 };
   },
 };
 
 const exposed = exposeTasks(tasks);
-export type ModelTasks = typeof tasks;

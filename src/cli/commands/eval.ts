@@ -16,7 +16,7 @@ import { SimpleUNet } from '../../core/model.ts';
 import { makeSchedule } from '../../core/schedule.ts';
 import { generate, initialNoise } from '../../core/generate.ts';
 import { Rng } from '../../core/rng.ts';
-import { RECOMMENDED_SAMPLING, SAMPLER_INFO, type SamplerName } from '../../core/samplers.ts';
+import { RECOMMENDED_SAMPLING, SAMPLER_INFO, RECOMMENDED_GUIDANCE, GUIDANCE_RANGE, type SamplerName } from '../../core/sampling-defaults.ts';
 import { toNHWCFloat, type CifarBatch } from '../../core/data/cifar.ts';
 import { MANIFEST_FILE } from '../../core/weights/format.ts';
 import type { LoadedWeights } from '../../core/weights/load-any.ts';
@@ -24,7 +24,7 @@ import { swd, SWD_DEFAULTS, type SWDOptions, type SWDResult } from '../../core/m
 import { kid, type KIDResult } from '../../core/metrics/kid.ts';
 import { channelStats, quantize8, type ChannelStats } from '../../core/metrics/image-stats.ts';
 import { accuracy, type CifarClassifier, type ClassifierRecord } from '../../core/metrics/classifier.ts';
-import { conditionedDenoiser, RECOMMENDED_GUIDANCE, GUIDANCE_RANGE } from '../../core/guidance.ts';
+import { conditionedDenoiser } from '../../core/guidance.ts';
 import { CLASS_NAMES } from '../../core/data/cifar.ts';
 import { loadWeightsPath } from '../weights-files.ts';
 import { resolveCifarDir, loadCifar } from '../data-path.ts';

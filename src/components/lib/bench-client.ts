@@ -5,7 +5,7 @@
  * `window.__bench.run(args)` for `npm run bench` (Playwright) and used by the page's form.
  */
 import { createPool } from '../../pool/pool.ts';
-import type { BenchArgs, BenchResult, BenchTasks } from '../../workers/bench.worker.ts';
+import type { BenchArgs, BenchResult, BenchTasks } from '../../contracts/bench.ts';
 
 export type { BenchArgs, BenchResult };
 

@@ -4,8 +4,8 @@
  * No computation: the numbers all come from the model worker.
  */
 import { WEIGHTS, type WeightsId } from './site.ts';
-import type { WeightsSource } from '../../workers/model.worker.ts';
-import type { BackendInfo } from '../../workers/backend.ts';
+import type { WeightsSource } from '../../contracts/model.ts';
+import type { BackendInfo } from '../../contracts/backend.ts';
 
 export const IMAGE_SIZE = 32;
 

@@ -12,9 +12,9 @@
  */
 import { createPool } from '../../pool/pool.ts';
 import type { Pool } from '../../pool/types.ts';
-import type { ModelTasks } from '../../workers/model.worker.ts';
-import type { LightTasks } from '../../workers/light.worker.ts';
-import type { TrainTasks } from '../../workers/train.worker.ts';
+import type { ModelTasks } from '../../contracts/model.ts';
+import type { LightTasks } from '../../contracts/light.ts';
+import type { TrainTasks } from '../../contracts/train.ts';
 
 let model: Pool<ModelTasks> | null = null;
 let light: Pool<LightTasks> | null = null;
