@@ -1,6 +1,6 @@
 /**
  * The backend a worker runs tfjs on, as the page asks for it and as the worker reports it.
- * Shared by every tfjs worker's contract; no tfjs here (see src/workers/backend.ts for the choosing).
+ * Shared by every tfjs worker's contract; no tfjs here (see src/workers/services/backend.ts for the choosing).
  */
 export type BackendChoice = 'auto' | 'webgpu' | 'webgl' | 'wasm';
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';

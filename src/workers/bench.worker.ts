@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { exposeTasks, type TaskContext } from '../pool/expose.ts';
-import { initBackend } from './backend.ts';
+import { initBackend } from './services/backend.ts';
 import { stats } from '../core/stats.ts';
 import type { BenchArgs, BenchResult, BenchTasks, TrainBench } from '../contracts/bench.ts';
 import { SimpleUNet } from '../core/model.ts';
@@ -20,25 +20,21 @@ import { IMAGE_BYTES } from '../core/data/cifar.ts';
 import { generate, AbortError } from '../core/generate.ts';
 import { forwardFlops } from '../core/flops.ts';
 import { loadProjectWeights } from '../core/weights/load-any.ts';
-import { MANIFEST_FILE, shardPaths, validateManifest } from '../core/weights/format.ts';
-import { peakTracker } from './peak-memory.ts';
+import { peakTracker } from './services/peak-memory.ts';
+import { fetchWeightsFolder } from './services/assets.ts';
 
 type ForwardPart = Pick<BenchResult, 'width' | 'weightsLoaded' | 'weightsSource' | 'loadMs' | 'warmupMs' | 'warmupB8Ms' | 'forward1' | 'forward8' | 'gflops8' | 'ddim' | 'peakTensorBytes' | 'gpuBytes'>;
 
-async function fetchBytes(url: string): Promise<Uint8Array> {
-  const res = await fetch(url);
-  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-  return new Uint8Array(await res.arrayBuffer());
-}
-
 /** The project's weights folder, or null when it is not there (404). */
 async function loadWeights(base: string): Promise<{ model: SimpleUNet; source: string } | null> {
-  const res = await fetch(`${base}${MANIFEST_FILE}`);
-  if (!res.ok) return null;
-  const m = validateManifest(await res.json(), base);
-  const shards = await Promise.all(shardPaths(m).map((p) => fetchBytes(`${base}${p}`)));
-  const w = loadProjectWeights(m, shards, base);
-  return { model: new SimpleUNet(w.config, w.weights), source: base };
+  try {
+    const { manifest, shards } = await fetchWeightsFolder(base, { name: 'benchmarked model' });
+    const w = loadProjectWeights(manifest, shards, base);
+    return { model: new SimpleUNet(w.config, w.weights), source: base };
+  } catch (e) {
+    if ((e as Error).name === 'NotFoundError') return null;
+    throw e;
+  }
 }
 
 /** Forward timings: weight load, first forwards, batch 1 and 8, DDIM-50, peak tensor memory. */

@@ -8,10 +8,12 @@ import { exposeTasks, transfer } from '../pool/expose.ts';
 import { makeSchedule, snr, type Schedule, type ScheduleKind } from '../core/schedule.ts';
 import { Rng } from '../core/rng.ts';
 import { addNoiseValues, movingAverage, timeEmbeddingFreqs, timeEmbeddingValues } from '../core/plain.ts';
-import type { WeightsManifest } from '../core/weights/format.ts';
+import { MANIFEST_FILE, type WeightsManifest } from '../core/weights/format.ts';
 import { MAX_IMAGE_FILE_BYTES, type GalleryResult, type LightTasks, type LossCurveResult, type ScheduleCurves } from '../contracts/light.ts';
-import { CLASS_NAMES, IMAGE_BYTES, IMAGE_SIZE, PLANE_BYTES, toNHWCFloat } from '../core/data/cifar.ts';
+import { IMAGE_BYTES, IMAGE_SIZE, PLANE_BYTES, toNHWCFloat } from '../core/data/cifar.ts';
 import { chwToRGBA, nhwcToRGBA, rgbaToCHW } from '../core/rgba.ts';
+import { loadDataSubset } from './services/site-data.ts';
+import { assetUrl, fetchJson } from './services/assets.ts';
 
 const RGBA_BYTES = PLANE_BYTES * 4;
 /** Largest decoded image (pixels) decodeImage keeps working on. */
@@ -43,58 +45,13 @@ function checkStep(t: number, T: number, what: string): number {
 
 // --- the gallery (CIFAR-10 test images copied into the site at build time) ---------------
 
-interface DataManifest {
-  available: boolean;
-  message?: string;
-  source?: string;
-  classes?: string[];
-  gallery?: { file: string; labels: string; count: number };
-}
-
 /** One load per manifest URL (the page asks again each time the demo opens). */
 const galleries = new Map<string, Promise<GalleryResult>>();
 
-async function fetchBytes(url: URL, what: string): Promise<Uint8Array> {
-  const res = await fetch(url);
-  if (!res.ok) throw new Error(`${what}: HTTP ${res.status} for ${url.pathname}`);
-  return new Uint8Array(await res.arrayBuffer());
-}
-
 async function loadGallery(manifest: string): Promise<GalleryResult> {
-  const manifestUrl = new URL(manifest, self.location.href);
-  let res: Response;
-  try {
-    res = await fetch(manifestUrl);
-  } catch (e) {
-    return { available: false, message: `Could not reach the site's data (${(e as Error).message}).` };
-  }
-  if (res.status === 404) {
-    return {
-      available: false,
-      message: 'This build of the site has no CIFAR-10 images (run `npx diffusion data`, then rebuild). You can still drop in an image of your own.',
-    };
-  }
-  if (!res.ok) return { available: false, message: `The data manifest answered HTTP ${res.status}.` };
-  const m = (await res.json()) as DataManifest;
-  if (!m.available || !m.gallery) {
-    return {
-      available: false,
-      message: m.message ?? 'This build of the site has no CIFAR-10 images. You can still drop in an image of your own.',
-    };
-  }
-  const { file, labels: labelsFile, count } = m.gallery;
-  const [images, labels] = await Promise.all([
-    fetchBytes(new URL(file, manifestUrl), 'gallery images'),
-    fetchBytes(new URL(labelsFile, manifestUrl), 'gallery labels'),
-  ]);
-  if (images.length !== count * IMAGE_BYTES) {
-    throw new Error(`gallery: ${file} has ${images.length} bytes, expected ${count} × ${IMAGE_BYTES}`);
-  }
-  if (labels.length !== count) throw new Error(`gallery: ${labelsFile} has ${labels.length} labels, expected ${count}`);
-  const classes = m.classes && m.classes.length === 10 ? m.classes : [...CLASS_NAMES];
-  for (const l of labels) if (l >= classes.length) throw new Error(`gallery: label ${l} out of range`);
-  const rgba = chwToRGBA(images, 0, count);
-  return { available: true, count, images, rgba, labels, classes, source: m.source ?? 'CIFAR-10' };
+  const g = await loadDataSubset(manifest, 'gallery');
+  if (!g.ok) return { available: false, message: `${g.message} You can still drop in an image of your own.` };
+  return { available: true, count: g.count, images: g.images, rgba: chwToRGBA(g.images, 0, g.count), labels: g.labels, classes: g.manifest.classes, source: g.manifest.source };
 }
 
 // --- a reader's own image ------------------------------------------------------------------
@@ -122,20 +79,21 @@ function humanBytes(n: number): string {
 const CIFAR_TRAIN_IMAGES = 50_000;
 
 async function loadLossCurve(dir: string, maxPoints: number): Promise<LossCurveResult> {
-  const base = new URL(dir.endsWith('/') ? dir : `${dir}/`, self.location.href);
-  const manifestUrl = new URL('weights.json', base);
-  const res = await fetch(manifestUrl).catch(() => null);
-  if (!res || !res.ok) {
-    return { available: false, message: `This build has no trained weights at ${base.pathname} (HTTP ${res?.status ?? 'error'}), so there is no loss curve to show.` };
+  const base = assetUrl(dir.endsWith('/') ? dir : `${dir}/`);
+  let manifest: WeightsManifest;
+  try {
+    manifest = (await fetchJson(new URL(MANIFEST_FILE, base), { what: 'the weights manifest' })) as WeightsManifest;
+  } catch (e) {
+    return { available: false, message: `This build has no trained weights at ${base.pathname} (${(e as Error).message}), so there is no loss curve to show.` };
   }
-  const manifest = (await res.json()) as WeightsManifest;
   const training = manifest.training ?? null;
   const lossUrl = new URL(training?.lossCurve ?? 'loss.json', base);
-  const lres = await fetch(lossUrl).catch(() => null);
-  if (!lres || !lres.ok) {
+  let body: { batchSize?: number; losses?: unknown };
+  try {
+    body = (await fetchJson(lossUrl, { what: 'the loss curve' })) as typeof body;
+  } catch {
     return { available: false, message: `These weights ship without a loss curve (${lossUrl.pathname} is missing).` };
   }
-  const body = (await lres.json()) as { batchSize?: number; losses?: unknown };
   const raw = Array.isArray(body.losses) ? body.losses.filter((v): v is number => typeof v === 'number' && Number.isFinite(v)) : [];
   if (raw.length === 0) return { available: false, message: `${lossUrl.pathname} holds no losses.` };
   const batchSize = body.batchSize ?? training?.batchSize ?? 128;

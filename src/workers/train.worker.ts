@@ -17,13 +17,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { zipSync } from 'fflate';
-import { exposeTasks, transfer, type TaskContext } from '../pool/expose.ts';
-import { initBackend, currentBackend } from './backend.ts';
-import * as store from './lab-store.ts';
-import type { BackendChoice, BackendInfo } from '../contracts/backend.ts';
+import { exposeTasks, transfer } from '../pool/expose.ts';
+import { currentBackend } from './services/backend.ts';
+import { backendSession } from './services/backend-session.ts';
+import * as store from './services/lab-store.ts';
 import {
   AVG_WINDOW, DEFAULT_SAVE_EVERY, SAMPLE_CLASSES, SAMPLE_N, SAMPLE_SEED, SAMPLE_STEPS, SAVE_EVERY_MS,
-  type CheckpointMeta, type DataArgs, type RunInfo, type StartArgs, type TrainProgress, type TrainTasks,
+  type CheckpointMeta, type RunInfo, type StartArgs, type TrainProgress, type TrainTasks,
 } from '../contracts/train.ts';
 import { SimpleUNet, countParams } from '../core/model.ts';
 import { makeSchedule, SEED_SCHEDULE, type Schedule } from '../core/schedule.ts';
@@ -36,7 +36,9 @@ import { conditionedDenoiser } from '../core/guidance.ts';
 import { RECOMMENDED_GUIDANCE, RECOMMENDED_SAMPLING } from '../core/sampling-defaults.ts';
 import { loadProjectWeights } from '../core/weights/load-any.ts';
 import { IMAGE_BYTES } from '../core/data/cifar.ts';
-import { peakTracker } from './peak-memory.ts';
+import { peakTracker } from './services/peak-memory.ts';
+import { loadDataSubset } from './services/site-data.ts';
+import { fetchWeightsFolder } from './services/assets.ts';
 
 /** Prefix of the weights keys this lab writes into the 'weights' store. */
 const WEIGHTS_PREFIX = 'lab-';
@@ -66,68 +68,35 @@ interface Session {
 let session: Session | null = null;
 let data: LabData | null = null;
 let cifar: Promise<LabData> | null = null;
-let requestedBackend: BackendChoice = 'auto';
 /** Test hook: the next save fails as if the storage quota were full. */
 let failNextSave = false;
 
 // --- backend ---------------------------------------------------------------------------------
 
-async function ensureBackend(choice?: BackendChoice): Promise<BackendInfo> {
-  const want = choice ?? requestedBackend;
-  const cur = currentBackend();
-  if (cur && cur.requested === want && tf.getBackend() === cur.backend) {
-    await initBackend(want, { training: true }); // registers what training needs (idempotent)
-    return cur;
-  }
+const backends = backendSession({
+  training: true,
+  onDeviceLost: (m) => exposed.fatal(m),
   // Moving a session to another backend: read its whole state, rebuild it there.
-  const s = session;
-  const state = s ? await s.trainer.state() : null;
-  if (s) {
+  detach: async () => {
+    const s = session;
+    if (!s) return null;
+    const state = await s.trainer.state();
     s.trainer.dispose();
     s.model.dispose();
-  }
-  const info = await initBackend(want, { training: true, onDeviceLost: (m) => exposed.fatal(m) });
-  requestedBackend = want;
-  if (s && state) {
-    s.model = new SimpleUNet(s.model.config, state.weights);
-    s.trainer = Trainer.restore(s.model, s.schedule, s.data.set, state);
-  }
-  return info;
-}
+    return () => {
+      s.model = new SimpleUNet(s.model.config, state.weights);
+      s.trainer = Trainer.restore(s.model, s.schedule, s.data.set, state);
+    };
+  },
+});
 
 // --- data ------------------------------------------------------------------------------------
 
-interface DataManifest {
-  available: boolean;
-  message?: string;
-  train?: { file: string; labels: string; count: number };
-}
-
 async function loadCifar(manifest: string): Promise<LabData> {
-  const manifestUrl = new URL(manifest, self.location.href);
-  let res: Response;
-  try {
-    res = await fetch(manifestUrl);
-  } catch (e) {
-    throw new Error(`could not reach the site's CIFAR-10 data (${(e as Error).message})`);
-  }
-  if (res.status === 404) throw new Error('this build of the site has no CIFAR-10 images (run `npx diffusion data`, then rebuild); you can train on your own images instead');
-  if (!res.ok) throw new Error(`the data manifest answered HTTP ${res.status}`);
-  const m = (await res.json()) as DataManifest;
-  if (!m.available || !m.train) throw new Error(m.message ?? 'this build of the site has no CIFAR-10 training images; you can train on your own images instead');
-  const binUrl = new URL(m.train.file, manifestUrl);
-  const bin = await fetch(binUrl);
-  if (!bin.ok) throw new Error(`the CIFAR-10 training subset is missing (HTTP ${bin.status} for ${binUrl.pathname})`);
-  const images = new Uint8Array(await bin.arrayBuffer());
-  if (images.length !== m.train.count * IMAGE_BYTES) throw new Error(`${m.train.file} has ${images.length} bytes, expected ${m.train.count} × ${IMAGE_BYTES}`);
-  // Class labels (one byte each) let a class-conditional model keep learning its classes.
-  let labels: Uint8Array | undefined;
-  const lab = await fetch(new URL(m.train.labels, manifestUrl)).catch(() => null);
-  if (lab?.ok) {
-    const l = new Uint8Array(await lab.arrayBuffer());
-    if (l.length === m.train.count) labels = l;
-  }
-  return { source: 'cifar', set: { images, count: m.train.count, labels }, label: `CIFAR-10 training subset (${m.train.count.toLocaleString('en-US')} images)` };
+  const d = await loadDataSubset(manifest, 'train');
+  if (!d.ok) throw new Error(`${d.message} You can train on your own images instead.`);
+  // Class labels let a class-conditional model keep learning its classes.
+  return { source: 'cifar', set: { images: d.images, count: d.count, labels: d.labels }, label: `CIFAR-10 training subset (${d.count.toLocaleString('en-US')} images)` };
 }
 
 function getCifar(manifest: string | undefined): Promise<LabData> {
@@ -211,15 +180,8 @@ function checkNumber(v: unknown, what: string, min: number, max: number, int = f
 
 /** Weights to fine-tune from: a weights folder's manifest and shards, checked like any load. */
 async function fetchInitWeights(init: { url: string; label: string }) {
-  const base = new URL(init.url.endsWith('/') ? init.url : `${init.url}/`, self.location.href);
-  const get = async (u: URL) => {
-    const r = await fetch(u).catch((e: Error) => { throw new Error(`could not download ${init.label} (${e.message})`); });
-    if (!r.ok) throw new Error(`could not download ${init.label}: HTTP ${r.status} for ${u.pathname}`);
-    return new Uint8Array(await r.arrayBuffer());
-  };
-  const json = JSON.parse(new TextDecoder().decode(await get(new URL(MANIFEST_FILE, base)))) as WeightsManifest;
-  const shards = await Promise.all(shardPaths(json).map((p) => get(new URL(p, base))));
-  return loadProjectWeights(json, shards, init.label);
+  const { manifest, shards } = await fetchWeightsFolder(init.url, { name: init.label });
+  return loadProjectWeights(manifest, shards, init.label);
 }
 
 async function newSession(a: StartArgs): Promise<Session> {
@@ -328,7 +290,7 @@ function errInfo(e: unknown): { name: string; message: string } {
 const tasks: TrainTasks = {
   /** Starts (or switches) the backend; a paused run moves to it with its exact state. */
   async init(a = {}) {
-    return ensureBackend(a.backend ?? requestedBackend);
+    return backends.ensure(a.backend);
   },
 
   /** The data the next new run trains on. */
@@ -344,7 +306,7 @@ const tasks: TrainTasks = {
 
   /** Trains until the planned steps are done or the task is cancelled (= pause); see the header. */
   async start(a, ctx) {
-    const backend = await ensureBackend();
+    const backend = await backends.ensure();
     let resumedFrom: 'memory' | 'checkpoint' | null = null;
     if (a.resume && session?.runId === a.resume) {
       resumedFrom = 'memory';

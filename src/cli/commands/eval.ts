@@ -26,7 +26,7 @@ import { channelStats, quantize8, type ChannelStats } from '../../core/metrics/i
 import { accuracy, type CifarClassifier, type ClassifierRecord } from '../../core/metrics/classifier.ts';
 import { conditionedDenoiser } from '../../core/guidance.ts';
 import { CLASS_NAMES } from '../../core/data/cifar.ts';
-import { loadWeightsPath } from '../weights-files.ts';
+import { DEFAULT_WEIGHTS, loadWeightsPath } from '../weights-files.ts';
 import { resolveCifarDir, loadCifar } from '../data-path.ts';
 import { readNpy, writeNpy, nchwToNhwc, nhwcToNchw } from '../npy.ts';
 import { encodePNG, imageGrid } from '../png.ts';
@@ -34,7 +34,6 @@ import { progress } from '../progress.ts';
 import { checkWritableDir, checkWritableFile } from '../fs-safe.ts';
 import { DEFAULT_CLASSIFIER, loadClassifierDir } from './classifier-train.ts';
 
-export const SHIPPED_SMALL = 'public/weights/simple-unet-small';
 
 const USAGE = `Usage: diffusion eval [options]
        diffusion eval --table [options]
@@ -47,7 +46,7 @@ comparable with Inception-based KID). Generated images are clipped
 and rounded to 8 bits first, as a saved PNG would be.
 
 What to score (one of):
-  --weights PATH      generate from these weights (default ${SHIPPED_SMALL})
+  --weights PATH      generate from these weights (default ${DEFAULT_WEIGHTS})
   --random-init       generate from an untrained network (--width, default 0.25; --init-seed)
   --images DIR        score float32 .npy arrays in DIR ([n,3,32,32] NCHW as \`sample --out-npy\`
                       writes, or [n,32,32,3]; values in [-1, 1], or 0..255)
@@ -383,7 +382,7 @@ export const evalCommand: Command = {
   usage: USAGE,
   async run(args) {
     const { values: v } = parse(args, {
-      weights: { type: 'string', default: SHIPPED_SMALL }, 'random-init': { type: 'boolean' }, width: { type: 'string', default: '0.25' },
+      weights: { type: 'string', default: DEFAULT_WEIGHTS }, 'random-init': { type: 'boolean' }, width: { type: 'string', default: '0.25' },
       'init-seed': { type: 'string', default: '0' }, images: { type: 'string' }, 'train-images': { type: 'boolean' },
       sampler: { type: 'string', default: RECOMMENDED_SAMPLING.sampler }, steps: { type: 'string' }, eta: { type: 'string' },
       n: { type: 'string', default: '256' }, batch: { type: 'string', default: '64' }, seed: { type: 'string', default: '0' },

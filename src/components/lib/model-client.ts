@@ -4,6 +4,7 @@
  * No computation: the numbers all come from the model worker.
  */
 import { WEIGHTS, type WeightsId } from './site.ts';
+import { SHIPPED_MODELS } from '../../core/shipped-models.ts';
 import type { WeightsSource } from '../../contracts/model.ts';
 import type { BackendInfo } from '../../contracts/backend.ts';
 
@@ -14,7 +15,7 @@ export type ModelChoice = WeightsId | { idbKey: string; label: string } | { file
 
 export function sourceFor(choice: ModelChoice): WeightsSource {
   if (typeof choice === 'string') {
-    return { url: WEIGHTS[choice].dir, name: choice === 'small' ? 'small (width 0.25)' : 'full-width (16.8 M parameters)' };
+    return { url: WEIGHTS[choice].dir, name: SHIPPED_MODELS[choice].shortName };
   }
   if ('fileKey' in choice) return { fileKey: choice.fileKey, name: choice.label };
   return { idbKey: choice.idbKey, name: choice.label };

@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { BACKEND_CHOICES, type BackendChoice, type BackendInfo, type BackendName } from '../contracts/backend.ts';
+import { BACKEND_CHOICES, type BackendChoice, type BackendInfo, type BackendName } from '../../contracts/backend.ts';
 
 export interface InitOptions {
   /** Also register what training needs: gradients and the wasm backend's missing kernels. */
@@ -269,7 +269,7 @@ export async function enableTraining(): Promise<void> {
     trainingReady = true;
   }
   if (tf.getBackend() === 'wasm') {
-    const { registerWasmTrainingKernels } = await import('../core/wasm-kernels.ts');
+    const { registerWasmTrainingKernels } = await import('../../core/wasm-kernels.ts');
     registerWasmTrainingKernels();
   }
 }
