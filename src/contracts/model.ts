@@ -12,7 +12,7 @@
  */
 import type { TaskContext } from '../pool/types.ts';
 import type { BackendChoice, BackendInfo } from './backend.ts';
-import type { SamplerName } from '../core/sampling-defaults.ts';
+import type { SamplerName, SamplingRequest } from '../core/sampling-defaults.ts';
 import type { Prediction } from '../core/diffusion.ts';
 import type { TrainingRecord } from '../core/weights/format.ts';
 
@@ -45,24 +45,23 @@ export interface ModelInfo {
   cached: boolean;
 }
 
-export interface GenerateArgs {
+/**
+ * The sampling settings (sampler, steps, η, clipping, guidance w) travel as the page read them;
+ * the worker completes and checks them against the loaded model's schedule with resolveSampling.
+ */
+export interface GenerateArgs extends SamplingRequest {
   /** Weights to use; loaded first if they are not the loaded ones (same task, so no other demo slips in between). */
   source?: WeightsSource;
   backend?: BackendChoice;
   sampler: SamplerName;
-  steps?: number;
-  eta?: number;
   seed: number;
   n: number;
   /** Send x_t and x̂₀ frames every this many steps (and always on the last); 0 = never. */
   frameEvery?: number;
-  /** Clip x̂₀ (default: the sampler's own default). */
-  clipX0?: boolean;
   /** Load `source` again even if it is the loaded one (the training lab re-saved under the same key). */
   reload?: boolean;
-  /** Class-conditional weights: one class per image (null = any), and the guidance scale w. */
+  /** Class-conditional weights: one class per image (null = any); the guidance w is the setting's. */
   labels?: (number | null)[];
-  guidance?: number;
 }
 
 export type GenerateProgress = DownloadProgress | StepProgress;

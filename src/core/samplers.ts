@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Schedule } from './schedule.ts';
 import { splitPrediction, type Prediction } from './diffusion.ts';
 import type { Rng } from './rng.ts';
-import type { SamplerName } from './sampling-defaults.ts';
+import { stridedTimesteps, type SamplerName } from './sampling-defaults.ts';
 
 export interface SamplerOptions {
   prediction?: Prediction;
@@ -26,36 +26,33 @@ export interface StepOutput {
 export interface Sampler {
   readonly name: SamplerName;
   /** Noise levels visited, from noisiest; valid after setTimesteps. */
-  timesteps: number[];
-  setTimesteps(steps: number): void;
+  timesteps: readonly number[];
+  /** A number of steps (the seed's spacing), or the levels themselves (a resolved SamplingSetting's). */
+  setTimesteps(steps: number | readonly number[]): void;
   /** One reverse step from x at timestep t, given the network's output at (x, t). */
   step(modelOutput: tf.Tensor4D, t: number, x: tf.Tensor4D, rng: Rng): StepOutput;
   /** Frees state a multistep method keeps between steps. */
   reset(): void;
 }
 
-/** T−1, T−1−T/S, …: the seed's spacing (999, 979, …, 19 for S = 50). */
-export function stridedTimesteps(T: number, steps: number): number[] {
-  if (!Number.isInteger(steps) || steps < 1 || steps > T) throw new Error(`steps must be an integer in 1..${T}, got ${steps}`);
-  const out: number[] = [];
-  for (let i = 0; i < steps; i++) out.push(Math.round(T - 1 - (i * T) / steps));
-  return out;
-}
-
 abstract class BaseSampler implements Sampler {
   abstract readonly name: SamplerName;
-  timesteps: number[] = [];
+  timesteps: readonly number[] = [];
   protected prediction: Prediction;
   protected clip: boolean;
+  /** Index of the next step of this run: the sampler keeps its place instead of looking t up. */
+  private cursor = 0;
 
   constructor(protected schedule: Schedule, opts: SamplerOptions, clipDefault: boolean) {
     this.prediction = opts.prediction ?? 'epsilon';
     this.clip = opts.clipX0 ?? clipDefault;
   }
 
-  setTimesteps(steps: number): void {
+  setTimesteps(steps: number | readonly number[]): void {
     this.reset();
-    this.timesteps = stridedTimesteps(this.schedule.T, steps);
+    this.timesteps = typeof steps === 'number' ? stridedTimesteps(this.schedule.T, steps) : [...steps];
+    if (this.timesteps.some((t) => !Number.isInteger(t) || t < 0 || t >= this.schedule.T)) throw new Error(`timesteps must be integers in 0..${this.schedule.T - 1}`);
+    this.cursor = 0;
   }
 
   reset(): void {}
@@ -66,10 +63,11 @@ abstract class BaseSampler implements Sampler {
     return t < 0 ? 1 : this.schedule.alphasCumprod[t];
   }
 
-  /** The timestep after t in this run, or −1 (a clean image) after the last. */
-  protected prevOf(t: number): number {
-    const i = this.timesteps.indexOf(t);
-    if (i < 0) throw new Error(`timestep ${t} is not in this sampler's timesteps (call setTimesteps first)`);
+  /** Takes this run's next step, from t: returns the level it lands on, −1 (a clean image) after the last. */
+  protected advance(t: number): number {
+    const i = this.cursor;
+    if (this.timesteps[i] !== t) throw new Error(`step ${i + 1} of this run is at t = ${this.timesteps[i] ?? 'none (the run is over)'}, not ${t}: call setTimesteps, then step through its timesteps in order`);
+    this.cursor++;
     return i + 1 < this.timesteps.length ? this.timesteps[i + 1] : -1;
   }
 
@@ -94,7 +92,7 @@ export class DDPMSampler extends BaseSampler {
     super(schedule, opts, true);
   }
   step(out: tf.Tensor4D, t: number, x: tf.Tensor4D, rng: Rng): StepOutput {
-    const p = this.prevOf(t);
+    const p = this.advance(t);
     const ab = this.alphaBar(t);
     const abPrev = this.alphaBar(p);
     const beta = 1 - ab / abPrev;
@@ -152,7 +150,7 @@ export class DDIMSampler extends BaseSampler {
   }
   step(out: tf.Tensor4D, t: number, x: tf.Tensor4D, rng: Rng): StepOutput {
     const ab = this.alphaBar(t);
-    const p = this.prevOf(t);
+    const p = this.advance(t);
     const abPrev = this.alphaBar(p);
     const sigma = this.eta * Math.sqrt((1 - abPrev) / (1 - ab)) * Math.sqrt(1 - ab / abPrev);
     const dirCoef = Math.sqrt(Math.max(0, 1 - abPrev - sigma * sigma));
@@ -189,7 +187,7 @@ export class DPMSolverPP2MSampler extends BaseSampler {
   }
   step(out: tf.Tensor4D, t: number, x: tf.Tensor4D): StepOutput {
     const ab = this.alphaBar(t);
-    const p = this.prevOf(t);
+    const p = this.advance(t);
     const abNext = this.alphaBar(p);
     const sigS = Math.sqrt(1 - ab);
     const aNext = Math.sqrt(abNext);

@@ -18,6 +18,7 @@ import { makeSchedule, SEED_SCHEDULE } from '../core/schedule.ts';
 import { Trainer } from '../core/trainer.ts';
 import { IMAGE_BYTES } from '../core/data/cifar.ts';
 import { generate, AbortError } from '../core/generate.ts';
+import { resolveSampling } from '../core/sampling-defaults.ts';
 import { forwardFlops } from '../core/flops.ts';
 import { loadProjectWeights } from '../core/weights/load-any.ts';
 import { peakTracker } from './services/peak-memory.ts';
@@ -104,8 +105,9 @@ async function forwardBench(a: BenchArgs, ctx: TaskContext<string>): Promise<For
       let done = 0;
       let projected: number | null = null;
       try {
-        const out = await generate((x, t) => model.forward(x, t), makeSchedule(), {
-          sampler: 'ddim', steps: 50, n: 8, seed: 0, signal: ac.signal,
+        const schedule = makeSchedule();
+        const out = await generate((x, t) => model.forward(x, t), schedule, {
+          setting: resolveSampling({ sampler: 'ddim', steps: 50, eta: 0 }, schedule.T), n: 8, seed: 0, signal: ac.signal,
           onStep: async (s) => {
             await s.x.data(); // sync, so the clock measures finished work
             sample();

@@ -13,7 +13,7 @@ import { SimpleUNet, blockParams, countParams, paramSpecs, BLOCKS, SEED_CONFIG, 
 import { makeSchedule, type Schedule } from '../core/schedule.ts';
 import { generate as runSampler } from '../core/generate.ts';
 import { nhwcToRGBA } from '../core/rgba.ts';
-import { SAMPLER_INFO } from '../core/sampling-defaults.ts';
+import { resolveSampling } from '../core/sampling-defaults.ts';
 import { conditionedDenoiser } from '../core/guidance.ts';
 import { loadProjectWeights, loadWeightsBytes, type LoadedWeights } from '../core/weights/load-any.ts';
 import { MAX_PAGE_FILE_BYTES as MAX_DROPPED_BYTES } from '../core/weights/limits.ts';
@@ -180,19 +180,20 @@ const tasks: ModelTasks = {
     if (a.source) await ensureLoaded(a.source, ctx as TaskContext<DownloadProgress>, a.reload);
     if (!loaded) throw new Error('no model is loaded yet: load weights first');
     const l = loaded;
-    if (!(a.sampler in SAMPLER_INFO)) throw new Error(`unknown sampler '${a.sampler}'`);
     const n = Math.floor(a.n);
     if (!(n >= 1 && n <= MAX_IMAGES_PER_RUN)) throw new Error(`n must be 1..${MAX_IMAGES_PER_RUN} images, got ${a.n}`);
-    const steps = a.steps ?? SAMPLER_INFO[a.sampler].defaultSteps;
+    // The page's settings, completed and checked against this model's schedule, once.
+    const setting = resolveSampling(a, l.schedule.T);
+    const { steps } = setting;
     const frameEvery = Math.max(0, Math.floor(a.frameEvery ?? 1));
     const t0 = performance.now();
     let last = t0;
     let firstStepMs = 0;
     let restMs = 0;
     // Checks the labels against the model (an unconditional model refuses a class) before any work.
-    const denoise = conditionedDenoiser(l.model, n, { labels: a.labels, guidance: a.guidance });
+    const denoise = conditionedDenoiser(l.model, n, { labels: a.labels, guidance: setting.guidance });
     const out = await runSampler(denoise, l.schedule, {
-      sampler: a.sampler, steps, n, seed: a.seed, eta: a.eta, clipX0: a.clipX0, prediction: l.weights.meta.prediction,
+      setting, n, seed: a.seed, prediction: l.weights.meta.prediction,
       signal: ctx.signal,
       onStep: async ({ index, total, t, x, x0 }) => {
         const frame = frameEvery > 0 && ((index + 1) % frameEvery === 0 || index === total - 1 || index === 0);
@@ -223,7 +224,7 @@ const tasks: ModelTasks = {
     const rgba = nhwcToRGBA(data);
     const totalMs = performance.now() - t0;
     return transfer(
-      { rgba, n, size: SIZE, steps, totalMs, msPerStep: steps > 1 ? restMs / (steps - 1) : firstStepMs, firstStepMs, backend: backendInfo, sampler: a.sampler, seed: a.seed },
+      { rgba, n, size: SIZE, steps, totalMs, msPerStep: steps > 1 ? restMs / (steps - 1) : firstStepMs, firstStepMs, backend: backendInfo, sampler: setting.sampler, seed: a.seed },
       [rgba.buffer],
     );
   },

@@ -33,7 +33,7 @@ import { encodeWeights, modelTensors, MANIFEST_FILE, shardPaths, type TrainingRe
 import { generate } from '../core/generate.ts';
 import { chwToRGBA, nhwcToRGBA } from '../core/rgba.ts';
 import { conditionedDenoiser } from '../core/guidance.ts';
-import { RECOMMENDED_GUIDANCE, RECOMMENDED_SAMPLING } from '../core/sampling-defaults.ts';
+import { resolveSampling } from '../core/sampling-defaults.ts';
 import { loadProjectWeights } from '../core/weights/load-any.ts';
 import { IMAGE_BYTES } from '../core/data/cifar.ts';
 import { peakTracker } from './services/peak-memory.ts';
@@ -207,15 +207,16 @@ async function newSession(a: StartArgs): Promise<Session> {
 }
 
 /** Classes the lab's samples ask for (a conditional model trained on CIFAR); own images train as "no class". */
-function sampleConditioning(s: Session) {
+function sampleConditioning(s: Session, guidance: number) {
   if (!s.model.config.numClasses || s.data.source !== 'cifar') return {};
-  return { labels: Array.from({ length: SAMPLE_N }, (_, i) => SAMPLE_CLASSES[i % SAMPLE_CLASSES.length]), guidance: RECOMMENDED_GUIDANCE };
+  return { labels: Array.from({ length: SAMPLE_N }, (_, i) => SAMPLE_CLASSES[i % SAMPLE_CLASSES.length]), guidance };
 }
 
 async function sampleEma(s: Session): Promise<Uint8ClampedArray> {
-  const out = await generate(conditionedDenoiser(s.model, SAMPLE_N, sampleConditioning(s), s.trainer.emaParams), s.schedule, {
-    // η = 1, the page's setting: fresh noise each step hides a young network's grain (same seed, so frames compare).
-    sampler: 'ddim', steps: SAMPLE_STEPS, eta: RECOMMENDED_SAMPLING.eta, n: SAMPLE_N, seed: SAMPLE_SEED, prediction: s.trainer.config.prediction,
+  // DDIM with the page's η and w: fresh noise each step hides a young network's grain (same seed, so frames compare).
+  const setting = resolveSampling({ sampler: 'ddim', steps: SAMPLE_STEPS }, s.schedule.T);
+  const out = await generate(conditionedDenoiser(s.model, SAMPLE_N, sampleConditioning(s, setting.guidance), s.trainer.emaParams), s.schedule, {
+    setting, n: SAMPLE_N, seed: SAMPLE_SEED, prediction: s.trainer.config.prediction,
   });
   try {
     return nhwcToRGBA((await out.data()) as Float32Array);
@@ -456,7 +457,7 @@ const tasks: TrainTasks = {
   async debugSample(a) {
     const s = needSession();
     const out = await generate((x, t) => s.model.forward(x, t, {}, s.trainer.emaParams), s.schedule, {
-      sampler: 'ddim', steps: a.steps, n: a.n, seed: 0, initNoise: a.noise, prediction: s.trainer.config.prediction,
+      setting: resolveSampling({ sampler: 'ddim', steps: a.steps, eta: 0 }, s.schedule.T), n: a.n, seed: 0, initNoise: a.noise, prediction: s.trainer.config.prediction,
     });
     try {
       const v = (await out.data()) as Float32Array;

@@ -16,7 +16,9 @@ import { SimpleUNet } from '../../core/model.ts';
 import { makeSchedule } from '../../core/schedule.ts';
 import { generate, initialNoise } from '../../core/generate.ts';
 import { Rng } from '../../core/rng.ts';
-import { RECOMMENDED_SAMPLING, SAMPLER_INFO, RECOMMENDED_GUIDANCE, GUIDANCE_RANGE, type SamplerName } from '../../core/sampling-defaults.ts';
+import {
+  resolveSampling, ETA_RANGE, GUIDANCE_RANGE, MAX_SAMPLING_STEPS, RECOMMENDED_GUIDANCE, RECOMMENDED_SAMPLING, SAMPLER_INFO, type SamplerName,
+} from '../../core/sampling-defaults.ts';
 import { toNHWCFloat, type CifarBatch } from '../../core/data/cifar.ts';
 import { MANIFEST_FILE } from '../../core/weights/format.ts';
 import type { LoadedWeights } from '../../core/weights/load-any.ts';
@@ -118,7 +120,7 @@ export function weightsManifestSha(weightsPath: string): string | null {
 export interface SampleSpec {
   sampler: SamplerName;
   steps: number;
-  eta?: number;
+  eta: number;
   n: number;
   batch: number;
   seed: number;
@@ -136,6 +138,7 @@ export const balancedLabels = (n: number): number[] => Array.from({ length: n },
  */
 export async function sampleBatched(model: SimpleUNet, w: Pick<LoadedWeights, 'meta'>, spec: SampleSpec, label = 'sampling'): Promise<Float32Array> {
   const schedule = makeSchedule(w.meta.schedule);
+  const setting = resolveSampling({ sampler: spec.sampler, steps: spec.steps, eta: spec.eta, guidance: spec.guidance }, schedule.T);
   const noise = initialNoise(spec.seed, spec.n);
   const out = new Float32Array(spec.n * 3072);
   const batches = Math.ceil(spec.n / spec.batch);
@@ -145,7 +148,7 @@ export async function sampleBatched(model: SimpleUNet, w: Pick<LoadedWeights, 'm
     const count = Math.min(spec.batch, spec.n - from);
     const labels = spec.guidance === undefined || !model.config.numClasses ? undefined : balancedLabels(spec.n).slice(from, from + count);
     const x = await generate(conditionedDenoiser(model, count, { labels, guidance: spec.guidance }), schedule, {
-      sampler: spec.sampler, steps: spec.steps, eta: spec.eta, n: count, seed: spec.seed + 1 + b, prediction: w.meta.prediction,
+      setting, n: count, seed: spec.seed + 1 + b, prediction: w.meta.prediction,
       initNoise: noise.subarray(from * 3072, (from + count) * 3072), onStep: () => bar.tick(1, `batch ${b + 1}/${batches}`),
     });
     out.set((await x.data()) as Float32Array, from * 3072);
@@ -397,8 +400,8 @@ export const evalCommand: Command = {
     const guidanceArg = v.guidance === undefined ? RECOMMENDED_GUIDANCE : num(v.guidance, 'guidance', GUIDANCE_RANGE);
     // Every argument before any work: an unusable output path must not cost a whole evaluation.
     if (!Object.hasOwn(SAMPLER_INFO, v.sampler!)) throw new UserError(`--sampler must be one of ${Object.keys(SAMPLER_INFO).join(', ')}, got '${v.sampler}'`);
-    if (v.steps) num(v.steps, 'steps', { int: true, min: 1, max: 1000 });
-    if (v.eta !== undefined) num(v.eta, 'eta', { min: 0, max: 1 });
+    const stepsArg = v.steps === undefined ? undefined : num(v.steps, 'steps', { int: true, min: 1, max: MAX_SAMPLING_STEPS });
+    const etaArg = v.eta === undefined ? undefined : num(v.eta, 'eta', ETA_RANGE);
     num(v['n-ddpm'], 'n-ddpm', { int: true, min: 2 });
     for (const [flag, file] of [['--grid', v.grid], ['--json', v.json]] as const) if (file) checkWritableFile(file, flag);
     if (v.table) {
@@ -440,11 +443,9 @@ export const evalCommand: Command = {
       } else {
         const sampler = v.sampler as SamplerName;
         if (!Object.hasOwn(SAMPLER_INFO, sampler)) throw new UserError(`--sampler must be one of ${Object.keys(SAMPLER_INFO).join(', ')}, got '${sampler}'`);
-        const recommended = sampler === RECOMMENDED_SAMPLING.sampler;
-        const steps = v.steps ? num(v.steps, 'steps', { int: true, min: 1, max: 1000 }) : recommended ? RECOMMENDED_SAMPLING.steps : SAMPLER_INFO[sampler].defaultSteps;
-        const eta = num(v.eta ?? String(recommended ? RECOMMENDED_SAMPLING.eta : 0), 'eta', { min: 0, max: 1 });
         const random = !!v['random-init'];
         const w = random ? null : loadWeightsPath(v.weights!);
+        const { steps, eta } = resolveSampling({ sampler, steps: stepsArg, eta: etaArg }, makeSchedule(w?.meta.schedule).T);
         const model = random ? new SimpleUNet({ width: num(v.width, 'width', { min: 0.125 }) }, undefined, num(v['init-seed'], 'init-seed', { int: true })) : new SimpleUNet(w!.config, w!.weights);
         const t0 = performance.now();
         const guidance = model.config.numClasses && !v.unconditional ? guidanceArg : undefined;

@@ -83,19 +83,3 @@ export function drawImages(canvases: HTMLCanvasElement[], rgba: Uint8ClampedArra
     ctx.putImageData(new ImageData(new Uint8ClampedArray(rgba.buffer as ArrayBuffer, rgba.byteOffset + i * per, per), IMAGE_SIZE, IMAGE_SIZE), 0, 0);
   });
 }
-
-/** Starts `fn` once when `el` comes near the viewport (or at once without IntersectionObserver). */
-export function whenVisible(el: Element, fn: () => void, rootMargin = '300px'): () => void {
-  if (typeof IntersectionObserver !== 'function') {
-    fn();
-    return () => {};
-  }
-  const io = new IntersectionObserver((entries) => {
-    if (entries.some((e) => e.isIntersecting)) {
-      io.disconnect();
-      fn();
-    }
-  }, { rootMargin });
-  io.observe(el);
-  return () => io.disconnect();
-}
