@@ -2,7 +2,7 @@
  * The layers' directions, checked on the source: the workers, core, the pool library and the
  * task contracts never import the site (components, pages, layouts, content); the contracts and
  * every page script reach no TensorFlow.js and no worker module at run time, so tfjs only ever
- * loads inside a worker. (e2e/bundles.spec.ts checks the same on the built site's chunks.)
+ * loads inside a worker; Node-only build-time helpers stay in src/components/build-time/. (e2e/bundles.spec.ts checks the same on the built site's chunks.)
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -38,7 +38,7 @@ test('the task contracts reach no tfjs and no worker code at run time', () => {
   }
 });
 
-test('no page script reaches tfjs or a worker module at run time', () => {
+test('no page script reaches tfjs, a worker module or build-time (Node) code at run time', () => {
   const astro = ['components', 'pages', 'layouts'].flatMap((d) => listFiles(src(d), /\.astro$/));
   const entries = astro.flatMap((file) => astroClientScripts(fs.readFileSync(file, 'utf8')).map((text) => ({ file, text })));
   assert.ok(entries.length >= 10, `expected the demos' client scripts, found ${entries.length}`);
@@ -47,7 +47,15 @@ test('no page script reaches tfjs or a worker module at run time', () => {
     const tfjs = [...r.packages].filter(([pkg]) => isTfjs(pkg)).map(([pkg, by]) => `${pkg} (imported by ${rel(by)})`);
     assert.deepEqual(tfjs, [], `a <script> of ${rel(e.file)} reaches tfjs`);
     assert.deepEqual([...r.files].filter((f) => f.startsWith(src('workers'))).map(rel), [], `a <script> of ${rel(e.file)} reaches a worker module`);
+    const node = [...r.packages.keys()].filter((p) => p.startsWith('node:'));
+    assert.deepEqual([...r.files].filter((f) => f.startsWith(src('components', 'build-time'))).map(rel).concat(node), [], `a <script> of ${rel(e.file)} reaches Node code`);
   }
+});
+
+test('the build-time helpers are the only Node code among the components', () => {
+  const browserSide = listFiles(src('components'), /\.ts$/).filter((f) => !f.startsWith(src('components', 'build-time')));
+  const node = browserSide.flatMap((f) => importsOf(fs.readFileSync(f, 'utf8')).filter((i) => i.specifier.startsWith('node:')).map((i) => `${rel(f)}: ${i.specifier}`));
+  assert.deepEqual(node, []);
 });
 
 test('the reach check sees tfjs where it is: the model worker, and a page that imported it', () => {
