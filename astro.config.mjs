@@ -3,7 +3,7 @@ import { defineConfig, passthroughImageService } from 'astro/config';
 import mdx from '@astrojs/mdx';
 import remarkMath from 'remark-math';
 import rehypeKatex from 'rehype-katex';
-import { workerPool } from './src/workers/astro-integration.ts';
+import { workerPool } from './src/pool/astro-integration.ts';
 import rehypeBaseLinks from './src/markdown/rehype-base-links.mjs';
 
 // SITE_BASE deploys the static site under a sub-path (e.g. SITE_BASE=/diffusion/ npm run build).

@@ -21,25 +21,15 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { CLASS_NAMES, IMAGE_BYTES, NUM_CLASSES, TEST_FILE, TRAIN_FILES } from '../src/core/data/cifar.ts';
 import { loadCifar, resolveCifarDir } from '../src/cli/data-path.ts';
+import { DATA_FOLDER, DATA_MANIFEST_FILE, parseDataManifest, type DataManifest } from '../src/core/data/manifest.ts';
 
 const VERSION = 1;
 const TRAIN_COUNT = 2048;
 const GALLERY_COUNT = 64;
 
-export interface DataManifest {
-  available: boolean;
-  message?: string;
-  source: string;
-  classes: string[];
-  train: { file: string; labels: string; count: number };
-  gallery: { file: string; labels: string; count: number };
-  /** Up-to-date check: script version and a hash of the source files' names, sizes and mtimes. */
-  build?: { version: number; fingerprint: string };
-}
-
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const outDir = path.join(root, 'public', 'data', 'cifar');
-const manifestPath = path.join(outDir, 'manifest.json');
+const outDir = path.join(root, 'public', DATA_FOLDER);
+const manifestPath = path.join(outDir, DATA_MANIFEST_FILE);
 const FILES = { train: 'train.bin', trainLabels: 'train-labels.bin', gallery: 'gallery.bin', galleryLabels: 'gallery-labels.bin' };
 
 function log(msg: string): void {
@@ -59,7 +49,7 @@ function fingerprint(dir: string): string {
 
 function readManifest(): DataManifest | null {
   try {
-    return JSON.parse(fs.readFileSync(manifestPath, 'utf8')) as DataManifest;
+    return parseDataManifest(JSON.parse(fs.readFileSync(manifestPath, 'utf8')), manifestPath);
   } catch {
     return null;
   }

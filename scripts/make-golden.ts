@@ -13,6 +13,7 @@ import { encodePNG, imageGrid } from '../src/cli/png.ts';
 import { weightsManifestSha } from '../src/cli/commands/eval.ts';
 import { SimpleUNet } from '../src/core/model.ts';
 import { makeSchedule } from '../src/core/schedule.ts';
+import { resolveSampling } from '../src/core/sampling-defaults.ts';
 import { generate } from '../src/core/generate.ts';
 import { conditionedDenoiser } from '../src/core/guidance.ts';
 import { GOLDENS, GOLDEN_TOLERANCE, encodeSamples, perImageStats, type GoldenFile } from '../src/core/golden.ts';
@@ -32,7 +33,7 @@ for (const [id, { file, settings: s }] of Object.entries(GOLDENS)) {
   const model = new SimpleUNet(w.config, w.weights);
   const t0 = performance.now();
   const out = await generate(conditionedDenoiser(model, s.n, { labels: s.labels, guidance: s.guidance }), makeSchedule(w.meta.schedule), {
-    sampler: s.sampler, steps: s.steps, eta: s.eta, clipX0: s.clipX0, n: s.n, seed: s.seed, size: s.size, prediction: w.meta.prediction,
+    setting: resolveSampling(s, makeSchedule(w.meta.schedule).T), n: s.n, seed: s.seed, size: s.size, prediction: w.meta.prediction,
   });
   const x = (await out.data()) as Float32Array;
   out.dispose();

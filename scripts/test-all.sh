@@ -14,7 +14,7 @@ if npx tsc --noEmit; then passed=$((passed + 1)); else failed=$((failed + 1)); e
 
 note "unit tests (node:test)"
 node --import tsx --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
-  --test-reporter=tap --test-reporter-destination=test-results/unit.tap test/*.test.ts
+  --test-reporter=tap --test-reporter-destination=test-results/unit.tap test/*.test.ts src/pool/test/*.test.ts
 up=$(grep -E '^# pass ' test-results/unit.tap | awk '{print $3}')
 uf=$(grep -E '^# fail ' test-results/unit.tap | awk '{print $3}')
 if [ -z "$up" ]; then echo "unit tests did not report (crashed?)"; failed=$((failed + 1)); else passed=$((passed + up)); failed=$((failed + uf)); fi

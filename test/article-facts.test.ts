@@ -1,6 +1,6 @@
 /**
  * The article's claims about the shipped weights come from the data the page already reads
- * (public/weights/*\/weights.json, docs/quality.json) through src/components/lib/facts.ts.
+ * (public/weights/*\/weights.json, docs/quality.json) through src/components/build-time/facts.ts.
  * These tests keep it that way:
  *   - facts.ts reads the real files and formats them as the tables do;
  *   - every SWD / KID figure still written by hand in the article's prose equals a row of
@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readFacts } from '../src/components/lib/facts.ts';
+import { readFacts } from '../src/components/build-time/facts.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ARTICLE = path.join(ROOT, 'src', 'content', 'article.mdx');

@@ -15,7 +15,6 @@ import {
   classCounts,
   parseCifarBatch,
   toNHWCFloat,
-  toRGBA,
 } from '../src/core/data/cifar.ts';
 import { loadCifar, resolveCifarDir } from '../src/cli/data-path.ts';
 import { UserError } from '../src/cli/command.ts';
@@ -161,7 +160,7 @@ describe('parseCifarBatch', () => {
   });
 });
 
-describe('toNHWCFloat / toRGBA', () => {
+describe('toNHWCFloat', () => {
   // One image: R(y,x) = x, G(y,x) = y, B = 255 - x.
   const img = new Uint8Array(2 * IMAGE_BYTES);
   for (let y = 0; y < 32; y++) {
@@ -208,13 +207,6 @@ describe('toNHWCFloat / toRGBA', () => {
     }
     assert.throws(() => toNHWCFloat(img, [0], [true, false]), /flip/);
     assert.throws(() => toNHWCFloat(img, [2]), /out of range/);
-  });
-
-  test('toRGBA interleaves with opaque alpha', () => {
-    const rgba = toRGBA(img, 1);
-    assert.equal(rgba.length, 32 * 32 * 4);
-    const p = 4 * (2 * 32 + 5);
-    assert.deepEqual([...rgba.subarray(p, p + 4)], [40, 16, 250, 255]);
   });
 });
 

@@ -13,6 +13,7 @@ import { useBackend, FIXTURES, maxAbsDiff } from './helpers.ts';
 import { loadTorchOrSafetensors } from '../src/core/weights/load-any.ts';
 import { SimpleUNet, countParams, initParams, paramSpecs, SEED_CONFIG } from '../src/core/model.ts';
 import { makeSchedule } from '../src/core/schedule.ts';
+import { resolveSampling } from '../src/core/sampling-defaults.ts';
 import { generate } from '../src/core/generate.ts';
 import { conditionedDenoiser, checkConditioning, parseClass, classGridLabels } from '../src/core/guidance.ts';
 import { readNpy, nchwToNhwc, nhwcToNchw } from '../src/cli/npy.ts';
@@ -56,7 +57,7 @@ for (const backend of ['wasm', 'cpu'] as const) {
     await useBackend(backend);
     const m = new SimpleUNet(loaded.config, loaded.weights);
     const out = await generate(conditionedDenoiser(m, 2, { labels: [3, 7], guidance: 3 }), makeSchedule(), {
-      sampler: 'ddim', steps: 10, eta: 0, n: 2, seed: 0, initNoise: nchwToNhwc(readNpy(path.join(dir, 'noise.npy')).data, 2, 3, 32, 32),
+      setting: resolveSampling({ sampler: 'ddim', steps: 10, eta: 0 }, makeSchedule().T), n: 2, seed: 0, initNoise: nchwToNhwc(readNpy(path.join(dir, 'noise.npy')).data, 2, 3, 32, 32),
     });
     const err = maxAbsDiff(nhwcToNchw(out.dataSync() as Float32Array, 2, 32, 32, 3), readNpy(path.join(dir, 'ddim10_guided.npy')).data);
     assert.ok(err < 1e-3, `max abs error ${err}`);
@@ -91,7 +92,7 @@ test('guidance runs ONE forward pass per step, on a doubled batch with [labels; 
     calls.push({ batch: xx.shape[0], labels: opts.labels ? [...opts.labels.dataSync()] : [] });
     return forward(xx, tt, opts, p);
   };
-  const out = await generate(conditionedDenoiser(m, 2, { labels: [1, null], guidance: 4 }), makeSchedule(), { sampler: 'ddim', steps: 3, n: 2, seed: 1 });
+  const out = await generate(conditionedDenoiser(m, 2, { labels: [1, null], guidance: 4 }), makeSchedule(), { setting: resolveSampling({ sampler: 'ddim', steps: 3, eta: 0 }, makeSchedule().T), n: 2, seed: 1 });
   out.dispose();
   assert.equal(calls.length, 3);
   assert.deepEqual(calls[0], { batch: 4, labels: [1, 10, 10, 10] });
@@ -102,7 +103,7 @@ test('guided sampling leaks no tensors and is seeded (same labels, seed → same
   await useBackend('wasm');
   const m = new SimpleUNet(loaded.config, loaded.weights);
   const run = async () => {
-    const o = await generate(conditionedDenoiser(m, 2, { labels: [0, 5], guidance: 2 }), makeSchedule(), { sampler: 'ddim', steps: 3, eta: 1, n: 2, seed: 9 });
+    const o = await generate(conditionedDenoiser(m, 2, { labels: [0, 5], guidance: 2 }), makeSchedule(), { setting: resolveSampling({ sampler: 'ddim', steps: 3, eta: 1 }, makeSchedule().T), n: 2, seed: 9 });
     const d = o.dataSync().slice();
     o.dispose();
     return d;

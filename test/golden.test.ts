@@ -17,6 +17,7 @@ import { loadWeightsPath } from '../src/cli/weights-files.ts';
 import { weightsManifestSha } from '../src/cli/commands/eval.ts';
 import { SimpleUNet } from '../src/core/model.ts';
 import { makeSchedule } from '../src/core/schedule.ts';
+import { resolveSampling } from '../src/core/sampling-defaults.ts';
 import { generate, initialNoise } from '../src/core/generate.ts';
 import { conditionedDenoiser } from '../src/core/guidance.ts';
 import { compareWithGolden, goldenSamples, perImageStats, GOLDENS, GOLDEN_TOLERANCE, type GoldenFile } from '../src/core/golden.ts';
@@ -64,7 +65,7 @@ for (const [id, entry] of Object.entries(GOLDENS) as [keyof typeof GOLDENS, (typ
       const w = loadWeightsPath(weightsDir);
       const model = new SimpleUNet(w.config, w.weights);
       const out = await generate(conditionedDenoiser(model, images, { labels: s.labels?.slice(0, images), guidance: s.guidance }), makeSchedule(w.meta.schedule), {
-        sampler: s.sampler, steps: s.steps, eta: s.eta, clipX0: s.clipX0, n: images, seed: s.seed, size: s.size, prediction: w.meta.prediction,
+        setting: resolveSampling(s, makeSchedule(w.meta.schedule).T), n: images, seed: s.seed, size: s.size, prediction: w.meta.prediction,
         initNoise: initialNoise(s.seed, s.n, s.size).subarray(0, images * s.size * s.size * 3),
       });
       const got = (await out.data()) as Float32Array;

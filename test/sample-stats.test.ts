@@ -32,11 +32,11 @@ import { seededIndices } from '../src/cli/commands/eval.ts';
 import { SimpleUNet } from '../src/core/model.ts';
 import { makeSchedule } from '../src/core/schedule.ts';
 import { generate } from '../src/core/generate.ts';
-import { RECOMMENDED_SAMPLING, type SamplerName } from '../src/core/samplers.ts';
+import { resolveSampling, MAX_SAMPLING_STEPS, RECOMMENDED_SAMPLING, RECOMMENDED_GUIDANCE, type SamplerName } from '../src/core/sampling-defaults.ts';
 import { toNHWCFloat } from '../src/core/data/cifar.ts';
 import { swd } from '../src/core/metrics/swd.ts';
 import { accuracy } from '../src/core/metrics/classifier.ts';
-import { conditionedDenoiser, RECOMMENDED_GUIDANCE } from '../src/core/guidance.ts';
+import { conditionedDenoiser } from '../src/core/guidance.ts';
 import { balancedLabels } from '../src/cli/commands/eval.ts';
 import { DEFAULT_CLASSIFIER, loadClassifierDir } from '../src/cli/commands/classifier-train.ts';
 import { channelStats, quantize8, CIFAR_TRAIN_STATS } from '../src/core/metrics/image-stats.ts';
@@ -65,7 +65,7 @@ try {
 /** The page's default: a conditional model asks for classes i mod 10 with the recommended guidance. */
 async function sample(model: SimpleUNet, steps: number, sampler: SamplerName = RECOMMENDED_SAMPLING.sampler): Promise<Float32Array> {
   const c = model.config.numClasses ? { labels: balancedLabels(N), guidance: RECOMMENDED_GUIDANCE } : {};
-  const out = await generate(conditionedDenoiser(model, N, c), makeSchedule(), { ...RECOMMENDED_SAMPLING, sampler, steps, n: N, seed: 0 });
+  const out = await generate(conditionedDenoiser(model, N, c), makeSchedule(), { setting: resolveSampling({ sampler, steps }, MAX_SAMPLING_STEPS), n: N, seed: 0 });
   const x = (await out.data()) as Float32Array;
   out.dispose();
   return quantize8(x);

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { useBackend, maxAbsDiff } from './helpers.ts';
 import { makeSchedule } from '../src/core/schedule.ts';
 import { generate, type Denoiser } from '../src/core/generate.ts';
-import { stridedTimesteps, makeSampler } from '../src/core/samplers.ts';
+import { makeSampler } from '../src/core/samplers.ts';
+import { resolveSampling, stridedTimesteps } from '../src/core/sampling-defaults.ts';
 import { Rng } from '../src/core/rng.ts';
 
 import * as tf from '@tensorflow/tfjs-core';
@@ -28,8 +29,10 @@ function oracle(prediction: 'epsilon' | 'v'): Denoiser {
   });
 }
 
-async function finalError(sampler: 'ddim' | 'ddpm' | 'dpmpp2m' | 'seed', steps: number, extra: Record<string, unknown> = {}) {
-  const out = await generate(oracle((extra.prediction as 'v') ?? 'epsilon'), schedule, { sampler, steps, n: N, seed: 3, ...extra });
+async function finalError(sampler: 'ddim' | 'ddpm' | 'dpmpp2m' | 'seed', steps: number, extra: { prediction?: 'v'; eta?: number; clipX0?: boolean } = {}) {
+  // η 0 unless asked: the deterministic DDIM these bounds were set for.
+  const setting = resolveSampling({ sampler, steps, eta: extra.eta ?? 0, clipX0: extra.clipX0 }, schedule.T);
+  const out = await generate(oracle(extra.prediction ?? 'epsilon'), schedule, { setting, prediction: extra.prediction, n: N, seed: 3 });
   const err = maxAbsDiff(await out.data(), xStar);
   out.dispose();
   return err;
@@ -92,8 +95,20 @@ test('cancelling stops sampling with an AbortError and frees its tensors', async
   const ac = new AbortController();
   let steps = 0;
   await assert.rejects(
-    generate(oracle('epsilon'), schedule, { sampler: 'ddim', steps: 50, n: N, seed: 1, signal: ac.signal, onStep: () => { if (++steps === 3) ac.abort(); } }),
+    generate(oracle('epsilon'), schedule, { setting: resolveSampling({ sampler: 'ddim', steps: 50, eta: 0 }, schedule.T), n: N, seed: 1, signal: ac.signal, onStep: () => { if (++steps === 3) ac.abort(); } }),
     { name: 'AbortError' });
   assert.equal(steps, 3);
   assert.equal(tf.memory().numTensors, before);
+});
+
+test('a sampler keeps its place in the run: steps out of order are refused, not looked up', () => {
+  const s = makeSampler('ddim', schedule);
+  s.setTimesteps(resolveSampling({ sampler: 'ddim', steps: 5, eta: 0 }, schedule.T).timesteps);
+  const x = tf.zeros([1, 32, 32, 3]) as tf.Tensor4D;
+  const out = s.step(x, s.timesteps[0], x, new Rng(0));
+  tf.dispose([out.prevSample, out.predOriginalSample]);
+  assert.throws(() => s.step(x, s.timesteps[0], x, new Rng(0)), /step 2 of this run is at t = 799, not 999/);
+  s.setTimesteps(3); // 999, 666, 333: a new run starts at its first level
+  assert.throws(() => s.step(x, 666, x, new Rng(0)), /step 1 of this run is at t = 999, not 666/);
+  x.dispose();
 });

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { extractExcerpt, extractPythonExcerpt, lineDepths } from '../src/components/lib/source-excerpt.ts';
-import { readWeightsInfo } from '../src/components/lib/weights-info.ts';
+import { readWeightsInfo } from '../src/components/build-time/weights-info.ts';
 import rehypeBaseLinks from '../src/markdown/rehype-base-links.mjs';
 
 const SRC = `import x from 'y';

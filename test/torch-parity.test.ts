@@ -12,6 +12,7 @@ import { useBackend, FIXTURES, maxAbsDiff } from './helpers.ts';
 import { loadTorchOrSafetensors } from '../src/core/weights/load-any.ts';
 import { SimpleUNet, paramSpecs } from '../src/core/model.ts';
 import { makeSchedule } from '../src/core/schedule.ts';
+import { resolveSampling } from '../src/core/sampling-defaults.ts';
 import { generate } from '../src/core/generate.ts';
 import { readNpy, nchwToNhwc, nhwcToNchw } from '../src/cli/npy.ts';
 import { tfjsToTorch } from '../src/core/weights/layout.ts';
@@ -51,7 +52,7 @@ for (const backend of ['wasm', 'cpu'] as const) {
     const init = nchwToNhwc(noise.data, 2, 3, 32, 32);
     for (const [file, clipX0, tol] of [['ddim10.npy', true, 1e-3], ['ddim10_noclip.npy', false, 1e-3]] as const) {
       const ref = readNpy(path.join(dir, file));
-      const out = await generate((xx, tt) => m.forward(xx, tt), makeSchedule(), { sampler: 'ddim', steps: 10, eta: 0, clipX0, n: 2, seed: 0, initNoise: init });
+      const out = await generate((xx, tt) => m.forward(xx, tt), makeSchedule(), { setting: resolveSampling({ sampler: 'ddim', steps: 10, eta: 0, clipX0 }, makeSchedule().T), n: 2, seed: 0, initNoise: init });
       const got = nhwcToNchw(out.dataSync() as Float32Array, 2, 32, 32, 3);
       out.dispose();
       // Without clipping, random weights blow values up to ~700: compare relative to the scale.

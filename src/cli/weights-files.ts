@@ -10,9 +10,10 @@ import { recoverDir, writeDirAtomic, type StepHook } from './fs-safe.ts';
 import { loadProjectWeights, loadProjectZip, loadTorchOrSafetensors, type LoadedWeights } from '../core/weights/load-any.ts';
 import { ZipReader } from '../core/weights/zip.ts';
 import { UserError } from './command.ts';
+import { DEFAULT_MODEL, shippedWeightsDir } from '../core/shipped-models.ts';
 
 /** The CLI's default weights: the page's default model (the small, class-conditional one). */
-export const DEFAULT_WEIGHTS = 'public/weights/simple-unet-small';
+export const DEFAULT_WEIGHTS = shippedWeightsDir(DEFAULT_MODEL);
 
 /** Reads a file whose size the budget allows; `what` names it in errors. */
 function readBounded(file: string, budget: Budget): Uint8Array {

@@ -3,7 +3,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from './rng.ts';
-import { makeSampler, SAMPLER_INFO, type SamplerName, type SamplerOptions } from './samplers.ts';
+import { makeSampler } from './samplers.ts';
+import type { SamplingSetting } from './sampling-defaults.ts';
+import type { Prediction } from './diffusion.ts';
 import type { Schedule } from './schedule.ts';
 
 /** Anything that maps (x_t NHWC, t [B]) to the network output. */
@@ -19,9 +21,11 @@ export interface StepInfo {
   x0: tf.Tensor4D;
 }
 
-export interface GenerateOptions extends SamplerOptions {
-  sampler: SamplerName;
-  steps?: number;
+export interface GenerateOptions {
+  /** What to run, from resolveSampling (checked against this schedule there). */
+  setting: SamplingSetting;
+  /** What the network predicts (the weights say; default ε). */
+  prediction?: Prediction;
   n: number;
   seed: number;
   size?: number;
@@ -46,9 +50,9 @@ export function initialNoise(seed: number, n: number, size = 32): Float32Array {
 /** Runs the whole reverse process; resolves to x_0 [n, size, size, 3] (caller disposes). */
 export async function generate(denoise: Denoiser, schedule: Schedule, opts: GenerateOptions): Promise<tf.Tensor4D> {
   const size = opts.size ?? 32;
-  const steps = opts.steps ?? SAMPLER_INFO[opts.sampler].defaultSteps;
-  const sampler = makeSampler(opts.sampler, schedule, opts);
-  sampler.setTimesteps(steps);
+  const { setting } = opts;
+  const sampler = makeSampler(setting.sampler, schedule, { eta: setting.eta, clipX0: setting.clipX0, prediction: opts.prediction });
+  sampler.setTimesteps(setting.timesteps);
   // Noise for the stochastic samplers comes after the starting noise in the same stream.
   const rng = new Rng(opts.seed);
   const noise = opts.initNoise ?? rng.normals(opts.n * size * size * 3);
@@ -83,16 +87,4 @@ export async function generate(denoise: Denoiser, schedule: Schedule, opts: Gene
   } finally {
     sampler.reset();
   }
-}
-
-/** [-1, 1] NHWC floats → RGBA bytes, one image after another. */
-export function toRGBA(nhwc: Float32Array, n: number, size = 32): Uint8ClampedArray {
-  const out = new Uint8ClampedArray(n * size * size * 4);
-  for (let p = 0, q = 0; p < n * size * size; p++) {
-    out[q++] = (nhwc[p * 3] + 1) * 127.5;
-    out[q++] = (nhwc[p * 3 + 1] + 1) * 127.5;
-    out[q++] = (nhwc[p * 3 + 2] + 1) * 127.5;
-    out[q++] = 255;
-  }
-  return out;
 }

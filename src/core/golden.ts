@@ -7,6 +7,7 @@
  */
 
 import { RECOMMENDED_GUIDANCE } from './sampling-defaults.ts';
+import { shippedWeightsDir, shippedWeightsPath } from './shipped-models.ts';
 
 export interface GoldenSettings {
   /** Weights folder, relative to the repository root. */
@@ -47,13 +48,13 @@ export interface GoldenFile {
  * class setting ("mixed") asks for, image i → class i mod 10, at the page's guidance scale.
  */
 export const GOLDEN_SETTINGS: GoldenSettings = {
-  weights: 'public/weights/simple-unet-small', weightsUrl: 'weights/simple-unet-small/', sampler: 'ddim', steps: 20, eta: 0, clipX0: true, n: 4, seed: 0, size: 32,
+  weights: shippedWeightsDir('small'), weightsUrl: shippedWeightsPath('small'), sampler: 'ddim', steps: 20, eta: 0, clipX0: true, n: 4, seed: 0, size: 32,
   labels: [0, 1, 2, 3], guidance: RECOMMENDED_GUIDANCE,
 };
 
 /** The full-width model: 16x the arithmetic per image, so fewer images and steps. */
 export const GOLDEN_FULL_SETTINGS: GoldenSettings = {
-  weights: 'public/weights/simple-unet', weightsUrl: 'weights/simple-unet/', sampler: 'ddim', steps: 10, eta: 0, clipX0: true, n: 2, seed: 0, size: 32,
+  weights: shippedWeightsDir('full'), weightsUrl: shippedWeightsPath('full'), sampler: 'ddim', steps: 10, eta: 0, clipX0: true, n: 2, seed: 0, size: 32,
 };
 
 /** One golden file per shipped model (the page's model menu ids), under test/fixtures/golden/. */

@@ -21,7 +21,6 @@ export interface Conditioning {
 }
 
 import { GUIDANCE_RANGE } from './sampling-defaults.ts';
-export { RECOMMENDED_GUIDANCE, GUIDANCE_RANGE } from './sampling-defaults.ts';
 
 /** "cat", "3" → 3; throws with the list of names otherwise. */
 export function parseClass(s: string): number {

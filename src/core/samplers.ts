@@ -8,8 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Schedule } from './schedule.ts';
 import { splitPrediction, type Prediction } from './diffusion.ts';
 import type { Rng } from './rng.ts';
-
-export type SamplerName = 'ddpm' | 'seed' | 'ddim' | 'dpmpp2m';
+import { stridedTimesteps, type SamplerName } from './sampling-defaults.ts';
 
 export interface SamplerOptions {
   prediction?: Prediction;
@@ -26,53 +25,34 @@ export interface StepOutput {
 
 export interface Sampler {
   readonly name: SamplerName;
-  readonly defaultSteps: number;
   /** Noise levels visited, from noisiest; valid after setTimesteps. */
-  timesteps: number[];
-  setTimesteps(steps: number): void;
+  timesteps: readonly number[];
+  /** A number of steps (the seed's spacing), or the levels themselves (a resolved SamplingSetting's). */
+  setTimesteps(steps: number | readonly number[]): void;
   /** One reverse step from x at timestep t, given the network's output at (x, t). */
   step(modelOutput: tf.Tensor4D, t: number, x: tf.Tensor4D, rng: Rng): StepOutput;
   /** Frees state a multistep method keeps between steps. */
   reset(): void;
 }
 
-export const SAMPLER_INFO: Record<SamplerName, { label: string; defaultSteps: number; fixedSteps?: boolean }> = {
-  seed: { label: "The seed's 50-step loop", defaultSteps: 50 },
-  ddim: { label: 'DDIM', defaultSteps: 50 },
-  ddpm: { label: 'DDPM (ancestral)', defaultSteps: 1000 },
-  dpmpp2m: { label: 'DPM-Solver++(2M)', defaultSteps: 20 },
-};
-
-/**
- * The page's default sampler, picked from the quality table (docs/quality.md, `diffusion eval
- * --table`) for the shipped small weights: DDIM with η = 1 scores a clearly lower patch distance
- * than η = 0 (SWD 116 against 140; KID equal within its spread), and 20 steps score the same as 50.
- */
-export const RECOMMENDED_SAMPLING = { sampler: 'ddim' as const, steps: 20, eta: 1 };
-
-/** T−1, T−1−T/S, …: the seed's spacing (999, 979, …, 19 for S = 50). */
-export function stridedTimesteps(T: number, steps: number): number[] {
-  if (!Number.isInteger(steps) || steps < 1 || steps > T) throw new Error(`steps must be an integer in 1..${T}, got ${steps}`);
-  const out: number[] = [];
-  for (let i = 0; i < steps; i++) out.push(Math.round(T - 1 - (i * T) / steps));
-  return out;
-}
-
 abstract class BaseSampler implements Sampler {
   abstract readonly name: SamplerName;
-  abstract readonly defaultSteps: number;
-  timesteps: number[] = [];
+  timesteps: readonly number[] = [];
   protected prediction: Prediction;
   protected clip: boolean;
+  /** Index of the next step of this run: the sampler keeps its place instead of looking t up. */
+  private cursor = 0;
 
   constructor(protected schedule: Schedule, opts: SamplerOptions, clipDefault: boolean) {
     this.prediction = opts.prediction ?? 'epsilon';
     this.clip = opts.clipX0 ?? clipDefault;
   }
 
-  setTimesteps(steps: number): void {
+  setTimesteps(steps: number | readonly number[]): void {
     this.reset();
-    this.timesteps = stridedTimesteps(this.schedule.T, steps);
+    this.timesteps = typeof steps === 'number' ? stridedTimesteps(this.schedule.T, steps) : [...steps];
+    if (this.timesteps.some((t) => !Number.isInteger(t) || t < 0 || t >= this.schedule.T)) throw new Error(`timesteps must be integers in 0..${this.schedule.T - 1}`);
+    this.cursor = 0;
   }
 
   reset(): void {}
@@ -83,10 +63,11 @@ abstract class BaseSampler implements Sampler {
     return t < 0 ? 1 : this.schedule.alphasCumprod[t];
   }
 
-  /** The timestep after t in this run, or −1 (a clean image) after the last. */
-  protected prevOf(t: number): number {
-    const i = this.timesteps.indexOf(t);
-    if (i < 0) throw new Error(`timestep ${t} is not in this sampler's timesteps (call setTimesteps first)`);
+  /** Takes this run's next step, from t: returns the level it lands on, −1 (a clean image) after the last. */
+  protected advance(t: number): number {
+    const i = this.cursor;
+    if (this.timesteps[i] !== t) throw new Error(`step ${i + 1} of this run is at t = ${this.timesteps[i] ?? 'none (the run is over)'}, not ${t}: call setTimesteps, then step through its timesteps in order`);
+    this.cursor++;
     return i + 1 < this.timesteps.length ? this.timesteps[i + 1] : -1;
   }
 
@@ -107,12 +88,11 @@ function gaussian(rng: Rng, shape: [number, number, number, number]): tf.Tensor4
 /** Ancestral DDPM (Ho et al. 2020); with fewer steps it uses the posterior between visited levels. */
 export class DDPMSampler extends BaseSampler {
   readonly name = 'ddpm' as const;
-  readonly defaultSteps = 1000;
   constructor(schedule: Schedule, opts: SamplerOptions = {}) {
     super(schedule, opts, true);
   }
   step(out: tf.Tensor4D, t: number, x: tf.Tensor4D, rng: Rng): StepOutput {
-    const p = this.prevOf(t);
+    const p = this.advance(t);
     const ab = this.alphaBar(t);
     const abPrev = this.alphaBar(p);
     const beta = 1 - ab / abPrev;
@@ -143,7 +123,6 @@ export class DDPMSampler extends BaseSampler {
  */
 export class SeedLoopSampler extends BaseSampler {
   readonly name = 'seed' as const;
-  readonly defaultSteps = 50;
   constructor(schedule: Schedule, opts: SamplerOptions = {}) {
     super(schedule, { ...opts, clipX0: false }, false);
   }
@@ -163,7 +142,6 @@ export class SeedLoopSampler extends BaseSampler {
 /** DDIM (Song et al. 2021) with η; the last step lands on ᾱ = 1. */
 export class DDIMSampler extends BaseSampler {
   readonly name = 'ddim' as const;
-  readonly defaultSteps = 50;
   private eta: number;
   constructor(schedule: Schedule, opts: SamplerOptions = {}) {
     super(schedule, opts, true);
@@ -172,7 +150,7 @@ export class DDIMSampler extends BaseSampler {
   }
   step(out: tf.Tensor4D, t: number, x: tf.Tensor4D, rng: Rng): StepOutput {
     const ab = this.alphaBar(t);
-    const p = this.prevOf(t);
+    const p = this.advance(t);
     const abPrev = this.alphaBar(p);
     const sigma = this.eta * Math.sqrt((1 - abPrev) / (1 - ab)) * Math.sqrt(1 - ab / abPrev);
     const dirCoef = Math.sqrt(Math.max(0, 1 - abPrev - sigma * sigma));
@@ -192,12 +170,10 @@ export class DDIMSampler extends BaseSampler {
  * order on the first and last steps. λ = log(α/σ) with α = √ᾱ, σ = √(1−ᾱ).
  * x̂₀ is clipped to [−1, 1] by default (the static form of the paper's thresholding for pixel
  * models): unclipped, a partly trained network's poor x̂₀ at high noise is carried forward by the
- * second-order extrapolation (measured on the 937-step small weights, 20 steps: outputs up to
- * ±255 and std 28.7, against std 0.67 and |x| ≤ 1 clipped, DDIM's 0.68).
+ * second-order extrapolation and the outputs blow up (the model card's Limitations give the numbers).
  */
 export class DPMSolverPP2MSampler extends BaseSampler {
   readonly name = 'dpmpp2m' as const;
-  readonly defaultSteps = 20;
   private prevX0: tf.Tensor4D | null = null;
   private prevH = 0;
   constructor(schedule: Schedule, opts: SamplerOptions = {}) {
@@ -210,7 +186,7 @@ export class DPMSolverPP2MSampler extends BaseSampler {
   }
   step(out: tf.Tensor4D, t: number, x: tf.Tensor4D): StepOutput {
     const ab = this.alphaBar(t);
-    const p = this.prevOf(t);
+    const p = this.advance(t);
     const abNext = this.alphaBar(p);
     const sigS = Math.sqrt(1 - ab);
     const aNext = Math.sqrt(abNext);

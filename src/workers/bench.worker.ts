@@ -9,119 +9,33 @@
  * (on wasm that includes the XNNPACK-based Conv2DBackpropInput used by the up-sampling layers).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { exposeTasks, type TaskContext } from './expose.ts';
-import { initBackend, type BackendChoice } from './backend.ts';
+import { exposeTasks, type TaskContext } from '../pool/expose.ts';
+import { initBackend } from './services/backend.ts';
+import { stats } from '../core/stats.ts';
+import type { BenchArgs, BenchResult, BenchTasks, TrainBench } from '../contracts/bench.ts';
 import { SimpleUNet } from '../core/model.ts';
 import { makeSchedule, SEED_SCHEDULE } from '../core/schedule.ts';
 import { Trainer } from '../core/trainer.ts';
 import { IMAGE_BYTES } from '../core/data/cifar.ts';
 import { generate, AbortError } from '../core/generate.ts';
+import { resolveSampling } from '../core/sampling-defaults.ts';
 import { forwardFlops } from '../core/flops.ts';
 import { loadProjectWeights } from '../core/weights/load-any.ts';
-import { MANIFEST_FILE, shardPaths, validateManifest } from '../core/weights/format.ts';
-import { peakTracker } from './peak-memory.ts';
-
-export interface BenchArgs {
-  backend: Exclude<BackendChoice, 'auto'>;
-  width: number;
-  /** Folder URL of the project-format weights for this width (random init when absent). */
-  weightsUrl: string | null;
-  repeats1: number;
-  repeats8: number;
-  /** DDIM-50 on 8 images, stopped once it has run (or is projected to run) longer than capS. */
-  ddim: boolean;
-  capS: number;
-  /** wasm: report this many logical cores to the wasm runtime, lifting tfjs' cores/2 thread cap. */
-  fakeCores?: number;
-  /**
-   * Training throughput: one first step (kernel set-up, shader compilation), then up to `steps`
-   * timed steps at batch `batch`, stopping once they have taken longer than capS (at least one runs).
-   */
-  train?: { batch: number; steps: number; capS: number };
-  /** Skip weight loading, the forwards and DDIM: only the training measurement. */
-  trainOnly?: boolean;
-}
-
-export interface Stats {
-  n: number;
-  median: number;
-  min: number;
-  max: number;
-  q1: number;
-  q3: number;
-}
-
-export interface TrainBench {
-  batch: number;
-  /** The first trainStep (+ flush): kernel set-up / shader compilation, first upload of the weights. */
-  firstStepMs: number;
-  stepMs: Stats | null;
-  /** batch ÷ median step seconds. */
-  imagesPerS: number | null;
-  /** Timed steps that ran (the first step not counted). */
-  stepsDone: number;
-  stepsPlanned: number;
-  capSeconds: number;
-  /** Peak tf.memory().numBytes during a step (weights, EMA and Adam moments included); null if not trackable. */
-  peakBytes: number | null;
-  /** tf.memory().numBytes between steps (the trainer's resident state). */
-  residentBytes: number;
-  /** Tensors left behind once the trainer and model are disposed (0 = no leak). */
-  leakedTensors: number;
-  status: 'ok' | 'timeout';
-}
-
-export interface BenchResult {
-  backend: string;
-  requested: string;
-  fallback: boolean;
-  reason: string;
-  threads: number | null;
-  crossOriginIsolated: boolean;
-  width: number;
-  weightsLoaded: boolean;
-  weightsSource: string;
-  /** null for the forward fields when the case is trainOnly. */
-  loadMs: number | null;
-  warmupMs: number | null;
-  warmupB8Ms: number | null;
-  forward1: Stats | null;
-  forward8: Stats | null;
-  gflops8: number | null;
-  ddim: { status: 'ok' | 'timeout' | 'skipped'; seconds: number | null; projectedSeconds: number | null; stepsDone: number; capSeconds: number } | null;
-  peakTensorBytes: number | null;
-  gpuBytes: number | null;
-  train: TrainBench | null;
-}
+import { peakTracker } from './services/peak-memory.ts';
+import { fetchWeightsFolder } from './services/assets.ts';
 
 type ForwardPart = Pick<BenchResult, 'width' | 'weightsLoaded' | 'weightsSource' | 'loadMs' | 'warmupMs' | 'warmupB8Ms' | 'forward1' | 'forward8' | 'gflops8' | 'ddim' | 'peakTensorBytes' | 'gpuBytes'>;
 
-function stats(xs: number[]): Stats | null {
-  if (!xs.length) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  const q = (p: number) => {
-    const i = (s.length - 1) * p;
-    const lo = Math.floor(i);
-    const hi = Math.ceil(i);
-    return s[lo] + (s[hi] - s[lo]) * (i - lo);
-  };
-  return { n: s.length, median: q(0.5), min: s[0], max: s[s.length - 1], q1: q(0.25), q3: q(0.75) };
-}
-
-async function fetchBytes(url: string): Promise<Uint8Array> {
-  const res = await fetch(url);
-  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-  return new Uint8Array(await res.arrayBuffer());
-}
-
 /** The project's weights folder, or null when it is not there (404). */
 async function loadWeights(base: string): Promise<{ model: SimpleUNet; source: string } | null> {
-  const res = await fetch(`${base}${MANIFEST_FILE}`);
-  if (!res.ok) return null;
-  const m = validateManifest(await res.json(), base);
-  const shards = await Promise.all(shardPaths(m).map((p) => fetchBytes(`${base}${p}`)));
-  const w = loadProjectWeights(m, shards, base);
-  return { model: new SimpleUNet(w.config, w.weights), source: base };
+  try {
+    const { manifest, shards } = await fetchWeightsFolder(base, { name: 'benchmarked model' });
+    const w = loadProjectWeights(manifest, shards, base);
+    return { model: new SimpleUNet(w.config, w.weights), source: base };
+  } catch (e) {
+    if ((e as Error).name === 'NotFoundError') return null;
+    throw e;
+  }
 }
 
 /** Forward timings: weight load, first forwards, batch 1 and 8, DDIM-50, peak tensor memory. */
@@ -191,8 +105,9 @@ async function forwardBench(a: BenchArgs, ctx: TaskContext<string>): Promise<For
       let done = 0;
       let projected: number | null = null;
       try {
-        const out = await generate((x, t) => model.forward(x, t), makeSchedule(), {
-          sampler: 'ddim', steps: 50, n: 8, seed: 0, signal: ac.signal,
+        const schedule = makeSchedule();
+        const out = await generate((x, t) => model.forward(x, t), schedule, {
+          setting: resolveSampling({ sampler: 'ddim', steps: 50, eta: 0 }, schedule.T), n: 8, seed: 0, signal: ac.signal,
           onStep: async (s) => {
             await s.x.data(); // sync, so the clock measures finished work
             sample();
@@ -286,8 +201,8 @@ async function trainBench(width: number, o: NonNullable<BenchArgs['train']>, ctx
   return r;
 }
 
-const tasks = {
-  async run(a: BenchArgs, ctx: TaskContext<string>): Promise<BenchResult> {
+const tasks: BenchTasks = {
+  async run(a, ctx) {
     if (a.fakeCores) {
       // tfjs' wasm runtime uses at most hardwareConcurrency / 2 threads; report more cores so a
       // 2-core machine gets 2 threads (measures what lifting that cap would buy).
@@ -310,4 +225,3 @@ const tasks = {
 };
 
 exposeTasks(tasks);
-export type BenchTasks = typeof tasks;

@@ -4,17 +4,18 @@
  * is loaded here, so a slider answers at once and never waits behind a generation.
  * All the math is in src/core; this file only moves bytes between layouts.
  */
-import { exposeTasks, transfer } from './expose.ts';
+import { exposeTasks, transfer } from '../pool/expose.ts';
 import { makeSchedule, snr, type Schedule, type ScheduleKind } from '../core/schedule.ts';
 import { Rng } from '../core/rng.ts';
 import { addNoiseValues, movingAverage, timeEmbeddingFreqs, timeEmbeddingValues } from '../core/plain.ts';
-import type { TrainingRecord, WeightsManifest } from '../core/weights/format.ts';
-import { CLASS_NAMES, IMAGE_BYTES, IMAGE_SIZE, PLANE_BYTES, toNHWCFloat } from '../core/data/cifar.ts';
-import { DATA_MANIFEST } from '../components/lib/site.ts';
+import { MANIFEST_FILE, type WeightsManifest } from '../core/weights/format.ts';
+import { MAX_IMAGE_FILE_BYTES, type GalleryResult, type LightTasks, type LossCurveResult, type ScheduleCurves } from '../contracts/light.ts';
+import { IMAGE_BYTES, IMAGE_SIZE, PLANE_BYTES, toNHWCFloat } from '../core/data/cifar.ts';
+import { chwToRGBA, nhwcToRGBA, rgbaToCHW } from '../core/rgba.ts';
+import { loadDataSubset } from './services/site-data.ts';
+import { assetUrl, fetchJson } from './services/assets.ts';
 
 const RGBA_BYTES = PLANE_BYTES * 4;
-/** Largest file decodeImage accepts. */
-export const MAX_IMAGE_FILE_BYTES = 20 * 1024 * 1024;
 /** Largest decoded image (pixels) decodeImage keeps working on. */
 const MAX_IMAGE_PIXELS = 64 * 1024 * 1024;
 
@@ -28,50 +29,13 @@ function schedule(kind: ScheduleKind): Schedule {
   return s;
 }
 
-export interface ScheduleCurves {
-  beta: Float32Array;
-  alphaBar: Float32Array;
-  snr: Float32Array;
-}
-
 /** CHW bytes (3072) or RGBA bytes (4096, 32×32) → CHW bytes. */
 function toCHW(image: ArrayLike<number>): Uint8Array {
   if (image.length === IMAGE_BYTES) return Uint8Array.from(image);
-  if (image.length === RGBA_BYTES) {
-    const chw = new Uint8Array(IMAGE_BYTES);
-    for (let p = 0; p < PLANE_BYTES; p++) {
-      chw[p] = image[p * 4];
-      chw[PLANE_BYTES + p] = image[p * 4 + 1];
-      chw[2 * PLANE_BYTES + p] = image[p * 4 + 2];
-    }
-    return chw;
-  }
+  if (image.length === RGBA_BYTES) return rgbaToCHW(image);
   throw new Error(
     `noise: image must be ${IMAGE_BYTES} CHW bytes (CIFAR layout) or ${RGBA_BYTES} RGBA bytes (32×32), got ${image.length}`,
   );
-}
-
-/** [-1, 1] HWC floats of one 32×32 image → RGBA bytes (clipped). */
-function hwcToRGBA(hwc: Float32Array, out = new Uint8ClampedArray(RGBA_BYTES), offset = 0): Uint8ClampedArray {
-  for (let p = 0; p < PLANE_BYTES; p++) {
-    const q = offset + p * 4;
-    out[q] = (hwc[p * 3] + 1) * 127.5;
-    out[q + 1] = (hwc[p * 3 + 1] + 1) * 127.5;
-    out[q + 2] = (hwc[p * 3 + 2] + 1) * 127.5;
-    out[q + 3] = 255;
-  }
-  return out;
-}
-
-function chwToRGBA(chw: Uint8Array): Uint8ClampedArray {
-  const out = new Uint8ClampedArray(RGBA_BYTES);
-  for (let p = 0; p < PLANE_BYTES; p++) {
-    out[p * 4] = chw[p];
-    out[p * 4 + 1] = chw[PLANE_BYTES + p];
-    out[p * 4 + 2] = chw[2 * PLANE_BYTES + p];
-    out[p * 4 + 3] = 255;
-  }
-  return out;
 }
 
 function checkStep(t: number, T: number, what: string): number {
@@ -81,72 +45,13 @@ function checkStep(t: number, T: number, what: string): number {
 
 // --- the gallery (CIFAR-10 test images copied into the site at build time) ---------------
 
-interface DataManifest {
-  available: boolean;
-  message?: string;
-  source?: string;
-  classes?: string[];
-  gallery?: { file: string; labels: string; count: number };
-}
+/** One load per manifest URL (the page asks again each time the demo opens). */
+const galleries = new Map<string, Promise<GalleryResult>>();
 
-export type GalleryResult =
-  | {
-      available: true;
-      count: number;
-      /** count × 3072 CHW bytes (CIFAR layout), for `noise`. */
-      images: Uint8Array;
-      /** The same images as RGBA (count × 4096 bytes), for drawing. */
-      rgba: Uint8ClampedArray;
-      labels: Uint8Array;
-      classes: string[];
-      source: string;
-    }
-  | { available: false; message: string };
-
-let galleryCache: Promise<GalleryResult> | null = null;
-
-async function fetchBytes(url: URL, what: string): Promise<Uint8Array> {
-  const res = await fetch(url);
-  if (!res.ok) throw new Error(`${what}: HTTP ${res.status} for ${url.pathname}`);
-  return new Uint8Array(await res.arrayBuffer());
-}
-
-async function loadGallery(): Promise<GalleryResult> {
-  const manifestUrl = new URL(DATA_MANIFEST, self.location.href);
-  let res: Response;
-  try {
-    res = await fetch(manifestUrl);
-  } catch (e) {
-    return { available: false, message: `Could not reach the site's data (${(e as Error).message}).` };
-  }
-  if (res.status === 404) {
-    return {
-      available: false,
-      message: 'This build of the site has no CIFAR-10 images (run `npx diffusion data`, then rebuild). You can still drop in an image of your own.',
-    };
-  }
-  if (!res.ok) return { available: false, message: `The data manifest answered HTTP ${res.status}.` };
-  const m = (await res.json()) as DataManifest;
-  if (!m.available || !m.gallery) {
-    return {
-      available: false,
-      message: m.message ?? 'This build of the site has no CIFAR-10 images. You can still drop in an image of your own.',
-    };
-  }
-  const { file, labels: labelsFile, count } = m.gallery;
-  const [images, labels] = await Promise.all([
-    fetchBytes(new URL(file, manifestUrl), 'gallery images'),
-    fetchBytes(new URL(labelsFile, manifestUrl), 'gallery labels'),
-  ]);
-  if (images.length !== count * IMAGE_BYTES) {
-    throw new Error(`gallery: ${file} has ${images.length} bytes, expected ${count} × ${IMAGE_BYTES}`);
-  }
-  if (labels.length !== count) throw new Error(`gallery: ${labelsFile} has ${labels.length} labels, expected ${count}`);
-  const classes = m.classes && m.classes.length === 10 ? m.classes : [...CLASS_NAMES];
-  for (const l of labels) if (l >= classes.length) throw new Error(`gallery: label ${l} out of range`);
-  const rgba = new Uint8ClampedArray(count * RGBA_BYTES);
-  for (let i = 0; i < count; i++) rgba.set(chwToRGBA(images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES)), i * RGBA_BYTES);
-  return { available: true, count, images, rgba, labels, classes, source: m.source ?? 'CIFAR-10' };
+async function loadGallery(manifest: string): Promise<GalleryResult> {
+  const g = await loadDataSubset(manifest, 'gallery');
+  if (!g.ok) return { available: false, message: `${g.message} You can still drop in an image of your own.` };
+  return { available: true, count: g.count, images: g.images, rgba: chwToRGBA(g.images, 0, g.count), labels: g.labels, classes: g.manifest.classes, source: g.manifest.source };
 }
 
 // --- a reader's own image ------------------------------------------------------------------
@@ -173,39 +78,22 @@ function humanBytes(n: number): string {
 /** CIFAR-10's training set, for epochs when a record does not say. */
 const CIFAR_TRAIN_IMAGES = 50_000;
 
-export type LossCurveResult =
-  | {
-      available: true;
-      /** Per-step losses (every `stride`-th when the run was long), their moving average, and two x axes. */
-      loss: Float32Array;
-      smooth: Float32Array;
-      images: Float64Array;
-      epochs: Float64Array;
-      steps: number;
-      stride: number;
-      window: number;
-      batchSize: number;
-      training: TrainingRecord | null;
-      weightsKind: string | null;
-      width: number | null;
-    }
-  | { available: false; message: string };
-
 async function loadLossCurve(dir: string, maxPoints: number): Promise<LossCurveResult> {
-  const base = new URL(dir.endsWith('/') ? dir : `${dir}/`, self.location.href);
-  const manifestUrl = new URL('weights.json', base);
-  const res = await fetch(manifestUrl).catch(() => null);
-  if (!res || !res.ok) {
-    return { available: false, message: `This build has no trained weights at ${base.pathname} (HTTP ${res?.status ?? 'error'}), so there is no loss curve to show.` };
+  const base = assetUrl(dir.endsWith('/') ? dir : `${dir}/`);
+  let manifest: WeightsManifest;
+  try {
+    manifest = (await fetchJson(new URL(MANIFEST_FILE, base), { what: 'the weights manifest' })) as WeightsManifest;
+  } catch (e) {
+    return { available: false, message: `This build has no trained weights at ${base.pathname} (${(e as Error).message}), so there is no loss curve to show.` };
   }
-  const manifest = (await res.json()) as WeightsManifest;
   const training = manifest.training ?? null;
   const lossUrl = new URL(training?.lossCurve ?? 'loss.json', base);
-  const lres = await fetch(lossUrl).catch(() => null);
-  if (!lres || !lres.ok) {
+  let body: { batchSize?: number; losses?: unknown };
+  try {
+    body = (await fetchJson(lossUrl, { what: 'the loss curve' })) as typeof body;
+  } catch {
     return { available: false, message: `These weights ship without a loss curve (${lossUrl.pathname} is missing).` };
   }
-  const body = (await lres.json()) as { batchSize?: number; losses?: unknown };
   const raw = Array.isArray(body.losses) ? body.losses.filter((v): v is number => typeof v === 'number' && Number.isFinite(v)) : [];
   if (raw.length === 0) return { available: false, message: `${lossUrl.pathname} holds no losses.` };
   const batchSize = body.batchSize ?? training?.batchSize ?? 128;
@@ -232,7 +120,7 @@ async function loadLossCurve(dir: string, maxPoints: number): Promise<LossCurveR
   };
 }
 
-const tasks = {
+const tasks: LightTasks = {
   /** β_t, ᾱ_t and SNR_t = ᾱ/(1−ᾱ) of the linear (the seed's) and cosine schedules, T = 1000. */
   schedules() {
     const out = {} as Record<ScheduleKind, ScheduleCurves>;
@@ -256,7 +144,7 @@ const tasks = {
    * (ε drawn with the image's mapping, [-1, 1] → [0, 255], clipped) and a strip of x_t at the
    * `strip` steps, one RGBA image after another.
    */
-  noise(a: { image: ArrayLike<number>; t: number; seed: number; strip?: number[]; schedule?: ScheduleKind }) {
+  noise(a) {
     const s = schedule(a.schedule ?? 'linear');
     const t = checkStep(a.t, s.T, 'noise');
     const stripSteps = (a.strip ?? []).map((ti) => checkStep(ti, s.T, 'noise strip'));
@@ -264,9 +152,9 @@ const tasks = {
     const eps = new Rng(a.seed).normals(x0.length);
     const main = addNoiseValues(s, x0, eps, t);
     const strip = new Uint8ClampedArray(stripSteps.length * RGBA_BYTES);
-    stripSteps.forEach((ti, i) => hwcToRGBA(addNoiseValues(s, x0, eps, ti).xt, strip, i * RGBA_BYTES));
-    const xt = hwcToRGBA(main.xt);
-    const noise = hwcToRGBA(eps);
+    stripSteps.forEach((ti, i) => nhwcToRGBA(addNoiseValues(s, x0, eps, ti).xt, strip, i * RGBA_BYTES));
+    const xt = nhwcToRGBA(main.xt);
+    const noise = nhwcToRGBA(eps);
     return transfer(
       {
         t,
@@ -284,7 +172,7 @@ const tasks = {
   },
 
   /** The sinusoidal time embedding for t = 0, step, 2·step, … < T: `rows` × `dim` values, row-major. */
-  timeEmbedding(a: { dim?: number; T?: number; step?: number } = {}) {
+  timeEmbedding(a = {}) {
     const dim = a.dim ?? 128;
     const T = a.T ?? 1000;
     const step = a.step ?? 1;
@@ -302,7 +190,7 @@ const tasks = {
    * crop to a square, downscaled to 32×32 by repeated halving (each step a high-quality
    * resample, so a big photo does not alias). Returns CHW bytes (CIFAR layout) and RGBA.
    */
-  async decodeImage(a: { file: Blob; name?: string }) {
+  async decodeImage(a) {
     const f = a.file;
     const name = a.name ?? ((f as File).name || 'the file');
     if (!(f instanceof Blob)) throw new Error('decodeImage: expected a file');
@@ -352,7 +240,7 @@ const tasks = {
    * its training record names). Smoothed with the core's centred moving average; at most
    * `maxPoints` points come back (every stride-th step of a longer run).
    */
-  async lossCurve(a: { dir: string; maxPoints?: number }): Promise<LossCurveResult> {
+  async lossCurve(a) {
     const r = await loadLossCurve(a.dir, a.maxPoints ?? 20_000);
     return r.available
       ? transfer(r, [r.loss.buffer, r.smooth.buffer, r.images.buffer, r.epochs.buffer] as ArrayBuffer[])
@@ -360,14 +248,17 @@ const tasks = {
   },
 
   /** The CIFAR-10 gallery the build copied into the site (64 test images), or why there is none. */
-  async gallery(): Promise<GalleryResult> {
-    galleryCache ??= loadGallery().catch((e) => {
-      galleryCache = null; // let a later call retry
-      throw e;
-    });
-    return galleryCache; // structured-cloned to the page (not transferred), so the cache stays intact
+  async gallery(a) {
+    let g = galleries.get(a.manifest);
+    if (!g) {
+      g = loadGallery(a.manifest).catch((e) => {
+        galleries.delete(a.manifest); // let a later call retry
+        throw e;
+      });
+      galleries.set(a.manifest, g);
+    }
+    return g; // structured-cloned to the page (not transferred), so the cache stays intact
   },
 };
 
 exposeTasks(tasks);
-export type LightTasks = typeof tasks;

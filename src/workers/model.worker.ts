@@ -2,115 +2,23 @@
  * The model worker: holds tfjs, its backend and ONE loaded SimpleUNet between tasks (the "GPU
  * worker" pattern), and runs the generation and architecture demos' work on it. Everything it
  * computes comes from src/core; this file only loads, orchestrates and converts to pixels.
- *
- *   init({ backend })            → BackendInfo
- *   loadWeights({ source })      → ModelInfo        (progress: DownloadProgress)
- *   loadFile({ name, bytes })    → ModelInfo        (a reader's .pth / .safetensors / weights .zip, validated)
- *   generate({ sampler, … })     → GenerateResult   (progress: GenerateProgress, with frames)
- *   describe({ width? })         → ArchitectureInfo (per-block shapes from a real forward pass)
- *   memory()                     → tf.memory() and the backend
+ * Its tasks, their arguments and results are the contract in src/contracts/model.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { exposeTasks, transfer, type TaskContext } from './expose.ts';
-import { initBackend, currentBackend, type BackendChoice, type BackendInfo } from './backend.ts';
+import { exposeTasks, transfer, type TaskContext } from '../pool/expose.ts';
+import { currentBackend } from './services/backend.ts';
+import { backendSession } from './services/backend-session.ts';
+import { MAX_IMAGES_PER_RUN, type DownloadProgress, type ModelInfo, type ModelTasks, type WeightsSource } from '../contracts/model.ts';
 import { SimpleUNet, blockParams, countParams, paramSpecs, BLOCKS, SEED_CONFIG, type UNetConfig } from '../core/model.ts';
 import { makeSchedule, type Schedule } from '../core/schedule.ts';
-import { generate as runSampler, toRGBA } from '../core/generate.ts';
-import { SAMPLER_INFO, type SamplerName } from '../core/samplers.ts';
+import { generate as runSampler } from '../core/generate.ts';
+import { nhwcToRGBA } from '../core/rgba.ts';
+import { resolveSampling } from '../core/sampling-defaults.ts';
 import { conditionedDenoiser } from '../core/guidance.ts';
 import { loadProjectWeights, loadWeightsBytes, type LoadedWeights } from '../core/weights/load-any.ts';
-import { MAX_PAGE_FILE_BYTES as MAX_DROPPED_BYTES, parseJsonLimited } from '../core/weights/limits.ts';
-import { MANIFEST_FILE, shardPaths, validateManifest, type TrainingRecord } from '../core/weights/format.ts';
-import type { Prediction } from '../core/diffusion.ts';
-
-export type WeightsSource = { url: string; name?: string } | { idbKey: string; name?: string } | { fileKey: string; name?: string };
-
-
-export interface DownloadProgress {
-  phase: 'download' | 'decode';
-  loaded: number;
-  /** Total bytes when the server says (Content-Length), else 0. */
-  total: number;
-}
-
-export interface ModelInfo {
-  key: string;
-  name: string;
-  width: number;
-  params: number;
-  /** 0: unconditional; 10: asks for a CIFAR-10 class (with classifier-free guidance). */
-  numClasses: number;
-  weightsKind: 'ema' | 'raw' | 'unknown';
-  training: TrainingRecord | null;
-  prediction: Prediction;
-  bytes: number;
-  loadMs: number;
-  backend: BackendInfo;
-  /** True when these weights were already loaded (nothing was downloaded). */
-  cached: boolean;
-}
-
-export interface GenerateArgs {
-  /** Weights to use; loaded first if they are not the loaded ones (same task, so no other demo slips in between). */
-  source?: WeightsSource;
-  backend?: BackendChoice;
-  sampler: SamplerName;
-  steps?: number;
-  eta?: number;
-  seed: number;
-  n: number;
-  /** Send x_t and x̂₀ frames every this many steps (and always on the last); 0 = never. */
-  frameEvery?: number;
-  /** Clip x̂₀ (default: the sampler's own default). */
-  clipX0?: boolean;
-  /** Load `source` again even if it is the loaded one (the training lab re-saved under the same key). */
-  reload?: boolean;
-  /** Class-conditional weights: one class per image (null = any), and the guidance scale w. */
-  labels?: (number | null)[];
-  guidance?: number;
-}
-
-export type GenerateProgress = DownloadProgress | StepProgress;
-
-export interface StepProgress {
-  phase: 'step';
-  /** 1-based steps done, of total. */
-  step: number;
-  total: number;
-  t: number;
-  msPerStep: number;
-  /** RGBA bytes of all n images (n·32·32·4), only on frame steps. */
-  xt?: Uint8ClampedArray;
-  x0?: Uint8ClampedArray;
-}
-
-export interface GenerateResult {
-  rgba: Uint8ClampedArray;
-  n: number;
-  size: number;
-  steps: number;
-  totalMs: number;
-  /** Mean over steps after the first (the first includes shader compilation on GPUs). */
-  msPerStep: number;
-  firstStepMs: number;
-  backend: BackendInfo;
-  sampler: SamplerName;
-  seed: number;
-}
-
-export interface BlockInfo {
-  block: string;
-  shape: number[];
-  params: number;
-}
-
-export interface ArchitectureInfo {
-  width: number;
-  total: number;
-  blocks: BlockInfo[];
-  backend: string;
-  ms: number;
-}
+import { MAX_PAGE_FILE_BYTES as MAX_DROPPED_BYTES } from '../core/weights/limits.ts';
+import { fetchWeightsFolder } from './services/assets.ts';
+import * as labStore from './services/lab-store.ts';
 
 interface Loaded {
   key: string;
@@ -123,28 +31,23 @@ interface Loaded {
 }
 
 let loaded: Loaded | null = null;
-let requestedBackend: BackendChoice = 'auto';
 
 const SIZE = 32;
 
-async function ensureBackend(choice?: BackendChoice): Promise<BackendInfo> {
-  const want = choice ?? requestedBackend;
-  const cur = currentBackend();
-  if (cur && cur.requested === want && tf.getBackend() === cur.backend) return cur;
-  // Switching backends: rebuild the model's variables on the new one (the arrays stay in memory).
-  const before = tf.engine().backendName;
-  const info = await initBackend(want, { onDeviceLost: (m) => exposed.fatal(m) });
-  requestedBackend = want;
-  if (loaded && info.backend !== before) {
+const backends = backendSession({
+  onDeviceLost: (m) => exposed.fatal(m),
+  // The model's variables live on the old backend; its weights (plain arrays) rebuild it on the new one.
+  detach: async () => {
     const l = loaded;
+    if (!l) return null;
     loaded = null;
-    l.model.dispose(); // its variables live on the old backend
-    l.model = new SimpleUNet(l.weights.config, l.weights.weights);
-    loaded = l;
-  }
-  return info;
-}
-
+    l.model.dispose();
+    return () => {
+      l.model = new SimpleUNet(l.weights.config, l.weights.weights);
+      loaded = l;
+    };
+  },
+});
 function modelInfo(l: Loaded, cached: boolean): ModelInfo {
   const m = l.weights.meta;
   return {
@@ -161,105 +64,28 @@ function friendlyName(src: WeightsSource): string {
   return `weights "${src.idbKey}" from the training lab`;
 }
 
-/** fetch + read with byte progress; a 404 names what is missing. */
-async function fetchBytes(url: string, what: string, onChunk: (n: number, total: number) => void, signal: AbortSignal, missing?: string): Promise<Uint8Array> {
-  let res: Response;
-  try {
-    res = await fetch(url, { signal });
-  } catch (e) {
-    if ((e as Error).name === 'AbortError') throw e;
-    throw new Error(`could not download ${what} (${url}): ${(e as Error).message}`);
-  }
-  if (res.status === 404) throw new Error(missing ?? `${what} is missing from this site (HTTP 404 for ${url})`);
-  if (!res.ok) throw new Error(`could not download ${what}: HTTP ${res.status} ${res.statusText} for ${url}`);
-  const total = Number(res.headers.get('content-length') ?? 0);
-  if (!res.body) {
-    const b = new Uint8Array(await res.arrayBuffer());
-    onChunk(b.length, total);
-    return b;
-  }
-  const reader = res.body.getReader();
-  const parts: Uint8Array[] = [];
-  let got = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    parts.push(value);
-    got += value.length;
-    onChunk(value.length, total);
-  }
-  const out = new Uint8Array(got);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 async function fromUrl(dir: string, name: string, ctx: TaskContext<DownloadProgress>): Promise<{ json: unknown; shards: Uint8Array[]; bytes: number }> {
-  const base = dir.endsWith('/') ? dir : `${dir}/`;
-  const manifestUrl = new URL(MANIFEST_FILE, new URL(base, self.location.href)).href;
-  let loadedBytes = 0;
-  let totalBytes = 0;
-  const manifestBytes = await fetchBytes(manifestUrl, `the ${name} model's weights`, () => {}, ctx.signal,
-    `The ${name} model is not shipped with this site: its weights are missing (HTTP 404 for ${manifestUrl}). Choose another model.`);
-  let json: unknown;
-  try {
-    json = parseJsonLimited(new TextDecoder().decode(manifestBytes), manifestUrl);
-  } catch {
-    throw new Error(`the ${name} model's weights are not shipped with this site (${manifestUrl} is not a JSON manifest)`);
-  }
-  const m = validateManifest(json, manifestUrl);
-  const paths = shardPaths(m);
-  // Expected size from the manifest (float16 = 2 bytes per value), for a progress total before headers arrive.
-  for (const g of m.weightsManifest) for (const w of g.weights) totalBytes += w.shape.reduce((a, b) => a * b, 1) * (w.quantization?.dtype === 'float16' ? 2 : 4);
-  ctx.progress({ phase: 'download', loaded: 0, total: totalBytes });
   let lastSent = 0;
-  const shards = await Promise.all(
-    paths.map((p) =>
-      fetchBytes(new URL(p, manifestUrl).href, `weights shard ${p} of the ${name} model`, (n) => {
-        loadedBytes += n;
-        const now = performance.now();
-        if (now - lastSent > 50) {
-          lastSent = now;
-          ctx.progress({ phase: 'download', loaded: loadedBytes, total: Math.max(totalBytes, loadedBytes) });
-        }
-      }, ctx.signal),
-    ),
-  );
-  ctx.progress({ phase: 'download', loaded: loadedBytes, total: Math.max(totalBytes, loadedBytes) });
-  return { json, shards, bytes: loadedBytes + manifestBytes.length };
-}
-
-function toBytes(x: unknown): Uint8Array {
-  if (x instanceof Uint8Array) return x;
-  if (x instanceof ArrayBuffer) return new Uint8Array(x);
-  if (ArrayBuffer.isView(x)) return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
-  throw new Error('a stored weights shard is not binary data');
+  let last = { loaded: 0, total: 0 };
+  const folder = await fetchWeightsFolder(dir, {
+    name: `${name} model`, signal: ctx.signal,
+    missing: (url) => `The ${name} model is not shipped with this site: its weights are missing (HTTP 404 for ${url}). Choose another model.`,
+    onProgress: (loaded, total) => {
+      last = { loaded, total };
+      const now = performance.now();
+      if (loaded === 0 || now - lastSent > 50) {
+        lastSent = now;
+        ctx.progress({ phase: 'download', loaded, total });
+      }
+    },
+  });
+  ctx.progress({ phase: 'download', ...last });
+  return { json: folder.manifest, shards: folder.shards, bytes: folder.bytes };
 }
 
 async function fromIdb(key: string): Promise<{ json: unknown; shards: Uint8Array[]; bytes: number }> {
-  const db = await new Promise<IDBDatabase>((resolve, reject) => {
-    const req = indexedDB.open('diffusion-lab');
-    req.onerror = () => reject(new Error(`could not open the training lab's saved weights (IndexedDB): ${req.error?.message ?? 'unknown error'}`));
-    req.onsuccess = () => resolve(req.result);
-  });
-  try {
-    if (!db.objectStoreNames.contains('weights')) throw new Error('the training lab has not saved any weights in this browser yet');
-    const rec = await new Promise<unknown>((resolve, reject) => {
-      const req = db.transaction('weights', 'readonly').objectStore('weights').get(key);
-      req.onerror = () => reject(new Error(`reading saved weights "${key}" failed: ${req.error?.message ?? 'unknown error'}`));
-      req.onsuccess = () => resolve(req.result);
-    });
-    if (!rec || typeof rec !== 'object') throw new Error(`no saved weights named "${key}" in this browser (they may have been cleared)`);
-    const r = rec as { manifest?: unknown; shards?: unknown[] };
-    if (!r.manifest || !Array.isArray(r.shards)) throw new Error(`saved weights "${key}" are not in the expected {manifest, shards} form`);
-    const shards = r.shards.map(toBytes);
-    return { json: r.manifest, shards, bytes: shards.reduce((a, s) => a + s.length, 0) };
-  } finally {
-    db.close();
-  }
+  const { manifest, shards } = await labStore.readWeights(key);
+  return { json: manifest, shards, bytes: shards.reduce((a, s) => a + s.length, 0) };
 }
 
 function sourceKey(src: WeightsSource): string {
@@ -321,15 +147,15 @@ async function loadDropped(d: { key: string; name: string; bytes: Uint8Array }, 
   return modelInfo(loaded, false);
 }
 
-const tasks = {
+const tasks: ModelTasks = {
   /** Starts (or switches) the tfjs backend. */
-  async init(a: { backend?: BackendChoice } = {}): Promise<BackendInfo> {
-    return ensureBackend(a.backend ?? requestedBackend);
+  async init(a = {}) {
+    return backends.ensure(a.backend);
   },
 
   /** Loads weights (URL of a weights folder, or the training lab's IndexedDB record) and keeps them loaded. */
-  async loadWeights(a: { source: WeightsSource; backend?: BackendChoice; reload?: boolean }, ctx: TaskContext<DownloadProgress>): Promise<ModelInfo> {
-    await ensureBackend(a.backend);
+  async loadWeights(a, ctx) {
+    await backends.ensure(a.backend);
     return ensureLoaded(a.source, ctx, a.reload);
   },
 
@@ -337,11 +163,11 @@ const tasks = {
    * Loads a file the reader dropped (.pth, .safetensors or a weights .zip) and keeps it loaded;
    * `ModelInfo.key` is the source (`{ fileKey }`) to generate with.
    */
-  async loadFile(a: { name: string; bytes: Uint8Array; backend?: BackendChoice }, ctx: TaskContext<DownloadProgress>): Promise<ModelInfo> {
+  async loadFile(a, ctx) {
     const name = String(a.name ?? 'dropped file').slice(0, 200);
     if (!(a.bytes instanceof Uint8Array)) throw new Error(`${name}: not a file's bytes`);
     if (a.bytes.length > MAX_DROPPED_BYTES) throw new Error(`${name}: ${a.bytes.length} bytes, over the ${MAX_DROPPED_BYTES} this page accepts`);
-    await ensureBackend(a.backend);
+    await backends.ensure(a.backend);
     const d = { key: `file:${++droppedCount}:${name}`, name, bytes: a.bytes };
     const info = await loadDropped(d, ctx);
     dropped = d; // only once it loaded: a refused file never replaces a good one
@@ -349,24 +175,25 @@ const tasks = {
   },
 
   /** Runs a sampler on the loaded model, streaming x_t and x̂₀ frames. */
-  async generate(a: GenerateArgs, ctx: TaskContext<GenerateProgress>): Promise<GenerateResult> {
-    const backend = await ensureBackend(a.backend);
+  async generate(a, ctx) {
+    const backendInfo = await backends.ensure(a.backend);
     if (a.source) await ensureLoaded(a.source, ctx as TaskContext<DownloadProgress>, a.reload);
     if (!loaded) throw new Error('no model is loaded yet: load weights first');
     const l = loaded;
-    if (!(a.sampler in SAMPLER_INFO)) throw new Error(`unknown sampler '${a.sampler}'`);
     const n = Math.floor(a.n);
-    if (!(n >= 1 && n <= 64)) throw new Error(`n must be 1..64 images, got ${a.n}`);
-    const steps = a.steps ?? SAMPLER_INFO[a.sampler].defaultSteps;
+    if (!(n >= 1 && n <= MAX_IMAGES_PER_RUN)) throw new Error(`n must be 1..${MAX_IMAGES_PER_RUN} images, got ${a.n}`);
+    // The page's settings, completed and checked against this model's schedule, once.
+    const setting = resolveSampling(a, l.schedule.T);
+    const { steps } = setting;
     const frameEvery = Math.max(0, Math.floor(a.frameEvery ?? 1));
     const t0 = performance.now();
     let last = t0;
     let firstStepMs = 0;
     let restMs = 0;
     // Checks the labels against the model (an unconditional model refuses a class) before any work.
-    const denoise = conditionedDenoiser(l.model, n, { labels: a.labels, guidance: a.guidance });
+    const denoise = conditionedDenoiser(l.model, n, { labels: a.labels, guidance: setting.guidance });
     const out = await runSampler(denoise, l.schedule, {
-      sampler: a.sampler, steps, n, seed: a.seed, eta: a.eta, clipX0: a.clipX0, prediction: l.weights.meta.prediction,
+      setting, n, seed: a.seed, prediction: l.weights.meta.prediction,
       signal: ctx.signal,
       onStep: async ({ index, total, t, x, x0 }) => {
         const frame = frameEvery > 0 && ((index + 1) % frameEvery === 0 || index === total - 1 || index === 0);
@@ -379,8 +206,8 @@ const tasks = {
         last = now;
         const msPerStep = index === 0 ? firstStepMs : restMs / index;
         if (frame && x0s) {
-          const xt = toRGBA(xs, n, SIZE);
-          const x0r = toRGBA(x0s, n, SIZE);
+          const xt = nhwcToRGBA(xs);
+          const x0r = nhwcToRGBA(x0s);
           ctx.progress(transfer({ phase: 'step' as const, step: index + 1, total, t, msPerStep, xt, x0: x0r }, [xt.buffer, x0r.buffer]));
         } else {
           ctx.progress({ phase: 'step', step: index + 1, total, t, msPerStep });
@@ -394,17 +221,17 @@ const tasks = {
     } finally {
       out.dispose();
     }
-    const rgba = toRGBA(data, n, SIZE);
+    const rgba = nhwcToRGBA(data);
     const totalMs = performance.now() - t0;
     return transfer(
-      { rgba, n, size: SIZE, steps, totalMs, msPerStep: steps > 1 ? restMs / (steps - 1) : firstStepMs, firstStepMs, backend, sampler: a.sampler, seed: a.seed },
+      { rgba, n, size: SIZE, steps, totalMs, msPerStep: steps > 1 ? restMs / (steps - 1) : firstStepMs, firstStepMs, backend: backendInfo, sampler: setting.sampler, seed: a.seed },
       [rgba.buffer],
     );
   },
 
   /** Per-block output shapes (from a real forward pass) and parameter counts; no weights needed. */
-  async describe(a: { width?: number } = {}): Promise<ArchitectureInfo> {
-    const backend = await ensureBackend();
+  async describe(a = {}) {
+    const backend = await backends.ensure();
     const t0 = performance.now();
     const cfg: UNetConfig = { ...SEED_CONFIG, width: a.width ?? 1 };
     // Shapes do not depend on the values: zeros skip drawing 16.8 M random numbers.
@@ -426,11 +253,10 @@ const tasks = {
   },
 
   /** tf.memory() plus what is loaded, to check for leaks. */
-  async memory(): Promise<{ numTensors: number; numBytes: number; backend: string | null; model: string | null; modelTensors: number }> {
+  async memory() {
     const mem = tf.engine().backendName ? tf.memory() : { numTensors: 0, numBytes: 0 };
     return { numTensors: mem.numTensors, numBytes: mem.numBytes, backend: currentBackend()?.backend ?? null, model: loaded?.name ?? null, modelTensors: loaded?.model.params.size ?? 0 };
   },
 };
 
 const exposed = exposeTasks(tasks);
-export type ModelTasks = typeof tasks;

@@ -3,17 +3,7 @@
  * data) that survive between tasks, so a paused run keeps its exact state in memory. All the
  * maths is src/core's Trainer (one optimizer step per `trainStep()`), the same recipe as
  * `diffusion train` in the CLI; this file orchestrates, reports and stores.
- *
- *   init({ backend })                 → BackendInfo (moves a paused session to the new backend)
- *   setData(cifar | own images)       → DataInfo
- *   start({ width, batch, lr, steps, sampleEvery, saveEvery?, seed?, resume? })
- *                                     → StartResult   (progress: TrainProgress, every step)
- *   save()                            → CheckpointMeta (throws QuotaExceededError when storage is full)
- *   status()                          → SessionInfo | null
- *   listCheckpoints() / deleteCheckpoint({ key })
- *   exportWeights({ zip? })           → EMA weights, project format ({manifest, shards}) or one .zip
- *   useWeights()                      → { idbKey, label } in IndexedDB 'diffusion-lab'/'weights'
- *   debugSample({ noise, n, steps })  → DDIM from given noise on the EMA weights (tests compare with the CLI)
+ * Its tasks, their arguments and results are the contract in src/contracts/train.ts.
  *
  * Pause / resume / stop (task cancellation, the trainer stays alive): `start` runs until the
  * planned steps are done or its task is cancelled. Cancellation is only looked at BETWEEN
@@ -27,115 +17,31 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { zipSync } from 'fflate';
-import { exposeTasks, transfer, type TaskContext } from './expose.ts';
-import { initBackend, currentBackend, type BackendChoice, type BackendInfo } from './backend.ts';
-import * as store from './lab-store.ts';
-import type { CheckpointMeta, RunSettings } from './lab-store.ts';
+import { exposeTasks, transfer } from '../pool/expose.ts';
+import { currentBackend } from './services/backend.ts';
+import { backendSession } from './services/backend-session.ts';
+import * as store from './services/lab-store.ts';
+import {
+  AVG_WINDOW, DEFAULT_SAVE_EVERY, SAMPLE_CLASSES, SAMPLE_N, SAMPLE_SEED, SAMPLE_STEPS, SAVE_EVERY_MS,
+  type CheckpointMeta, type RunInfo, type StartArgs, type TrainProgress, type TrainTasks,
+} from '../contracts/train.ts';
 import { SimpleUNet, countParams } from '../core/model.ts';
 import { makeSchedule, SEED_SCHEDULE, type Schedule } from '../core/schedule.ts';
 import { Trainer, SEED_RECIPE, PROJECT_RECIPE, type ImageSet } from '../core/trainer.ts';
 import { encodeCheckpoint, decodeCheckpoint } from '../core/checkpoint.ts';
 import { encodeWeights, modelTensors, MANIFEST_FILE, shardPaths, type TrainingRecord, type WeightsManifest } from '../core/weights/format.ts';
-import { generate, toRGBA } from '../core/generate.ts';
-import { conditionedDenoiser, RECOMMENDED_GUIDANCE } from '../core/guidance.ts';
-import { RECOMMENDED_SAMPLING } from '../core/samplers.ts';
+import { generate } from '../core/generate.ts';
+import { chwToRGBA, nhwcToRGBA } from '../core/rgba.ts';
+import { conditionedDenoiser } from '../core/guidance.ts';
+import { resolveSampling } from '../core/sampling-defaults.ts';
 import { loadProjectWeights } from '../core/weights/load-any.ts';
-import { IMAGE_BYTES, toRGBA as cifarRGBA } from '../core/data/cifar.ts';
-import { DATA_MANIFEST } from '../components/lib/site.ts';
-import { peakTracker } from './peak-memory.ts';
+import { IMAGE_BYTES } from '../core/data/cifar.ts';
+import { peakTracker } from './services/peak-memory.ts';
+import { loadDataSubset } from './services/site-data.ts';
+import { fetchWeightsFolder } from './services/assets.ts';
 
-export type { CheckpointMeta } from './lab-store.ts';
-
-/** Images shown as samples during training, their seed and DDIM steps (fixed, so frames compare). */
-export const SAMPLE_N = 4;
-export const SAMPLE_SEED = 1234;
-export const SAMPLE_STEPS = 10;
-/** A conditional model's lab samples ask for these CIFAR-10 classes (automobile, horse, ship, truck). */
-export const SAMPLE_CLASSES = [1, 7, 8, 9];
-/** Besides every `saveEvery` steps, a checkpoint at least this often (a closed tab loses little). */
-const SAVE_EVERY_MS = 3 * 60_000;
-/** Steps in the loss's running mean. */
-export const AVG_WINDOW = 20;
 /** Prefix of the weights keys this lab writes into the 'weights' store. */
 const WEIGHTS_PREFIX = 'lab-';
-
-export type DataArgs = { source: 'cifar' } | { source: 'own'; images: Uint8Array; count: number };
-
-export type DataInfo =
-  | { ok: true; source: 'cifar' | 'own'; count: number; label: string; /** RGBA of up to 16 images. */ preview: Uint8ClampedArray; previewCount: number }
-  | { ok: false; source: 'cifar' | 'own'; message: string };
-
-export interface StartArgs {
-  width: number;
-  batch: number;
-  lr: number;
-  steps: number;
-  /** Send 4 samples from the EMA weights every this many steps (0 = only at the end). */
-  sampleEvery: number;
-  /** Checkpoint to IndexedDB every this many steps and at least every 3 minutes (default 100; 0 = only on pause/stop/end). */
-  saveEvery?: number;
-  seed?: number;
-  /** A run id: continue that run (from memory when it is the live one, else from its checkpoint). */
-  resume?: string;
-  /**
-   * Fine-tune: start from these weights (a weights folder's URL, e.g. the shipped small model)
-   * instead of random ones; their width wins over `width`. Absent: from scratch.
-   */
-  init?: { url: string; label: string };
-  /**
-   * A BroadcastChannel name the page posts to when it is hidden or unloading: the run then saves a
-   * checkpoint after its current step (the worker is busy with this task, so a `save` task would wait).
-   */
-  saveChannel?: string;
-}
-
-export interface RunInfo extends RunSettings {
-  runId: string;
-  lastSaved: { step: number; at: number } | null;
-}
-
-export type TrainProgress =
-  | {
-      kind: 'begin';
-      run: RunInfo;
-      resumedFrom: 'memory' | 'checkpoint' | null;
-      /** The loss of every step so far, and the mean of the last 20 at each step (for the curve). */
-      losses: Float32Array;
-      lossAvgs: Float32Array;
-      backend: BackendInfo;
-    }
-  | {
-      kind: 'step';
-      step: number;
-      totalSteps: number;
-      loss: number;
-      /** Mean of the last AVG_WINDOW (20) losses. */
-      lossAvg: number;
-      lr: number;
-      imgPerSec: number;
-      etaS: number;
-      backend: string;
-      /** tf.memory().numBytes after the step. */
-      memoryBytes: number;
-      /** Wall time of this step, and of its part up to the loss (forward + backward) being read. */
-      stepMs: number;
-      lossMs: number;
-      /** Peak tf.memory().numBytes during this step (tensors alive at the busiest moment). */
-      peakBytes?: number;
-      /** RGBA of SAMPLE_N images from the current EMA weights (DDIM, fixed noise), on sample steps. */
-      samples?: Uint8ClampedArray;
-      sampleMs?: number;
-    }
-  | { kind: 'saved'; checkpoint: CheckpointMeta }
-  | { kind: 'save-error'; name: string; message: string };
-
-export interface StartResult {
-  finished: boolean;
-  step: number;
-  totalSteps: number;
-  saved: CheckpointMeta | null;
-  saveError: { name: string; message: string } | null;
-}
 
 interface LabData {
   source: 'cifar' | 'own';
@@ -162,72 +68,40 @@ interface Session {
 let session: Session | null = null;
 let data: LabData | null = null;
 let cifar: Promise<LabData> | null = null;
-let requestedBackend: BackendChoice = 'auto';
 /** Test hook: the next save fails as if the storage quota were full. */
 let failNextSave = false;
 
 // --- backend ---------------------------------------------------------------------------------
 
-async function ensureBackend(choice?: BackendChoice): Promise<BackendInfo> {
-  const want = choice ?? requestedBackend;
-  const cur = currentBackend();
-  if (cur && cur.requested === want && tf.getBackend() === cur.backend) {
-    await initBackend(want, { training: true }); // registers what training needs (idempotent)
-    return cur;
-  }
+const backends = backendSession({
+  training: true,
+  onDeviceLost: (m) => exposed.fatal(m),
   // Moving a session to another backend: read its whole state, rebuild it there.
-  const s = session;
-  const state = s ? await s.trainer.state() : null;
-  if (s) {
+  detach: async () => {
+    const s = session;
+    if (!s) return null;
+    const state = await s.trainer.state();
     s.trainer.dispose();
     s.model.dispose();
-  }
-  const info = await initBackend(want, { training: true, onDeviceLost: (m) => exposed.fatal(m) });
-  requestedBackend = want;
-  if (s && state) {
-    s.model = new SimpleUNet(s.model.config, state.weights);
-    s.trainer = Trainer.restore(s.model, s.schedule, s.data.set, state);
-  }
-  return info;
-}
+    return () => {
+      s.model = new SimpleUNet(s.model.config, state.weights);
+      s.trainer = Trainer.restore(s.model, s.schedule, s.data.set, state);
+    };
+  },
+});
 
 // --- data ------------------------------------------------------------------------------------
 
-interface DataManifest {
-  available: boolean;
-  message?: string;
-  train?: { file: string; labels: string; count: number };
+async function loadCifar(manifest: string): Promise<LabData> {
+  const d = await loadDataSubset(manifest, 'train');
+  if (!d.ok) throw new Error(`${d.message} You can train on your own images instead.`);
+  // Class labels let a class-conditional model keep learning its classes.
+  return { source: 'cifar', set: { images: d.images, count: d.count, labels: d.labels }, label: `CIFAR-10 training subset (${d.count.toLocaleString('en-US')} images)` };
 }
 
-async function loadCifar(): Promise<LabData> {
-  const manifestUrl = new URL(DATA_MANIFEST, self.location.href);
-  let res: Response;
-  try {
-    res = await fetch(manifestUrl);
-  } catch (e) {
-    throw new Error(`could not reach the site's CIFAR-10 data (${(e as Error).message})`);
-  }
-  if (res.status === 404) throw new Error('this build of the site has no CIFAR-10 images (run `npx diffusion data`, then rebuild); you can train on your own images instead');
-  if (!res.ok) throw new Error(`the data manifest answered HTTP ${res.status}`);
-  const m = (await res.json()) as DataManifest;
-  if (!m.available || !m.train) throw new Error(m.message ?? 'this build of the site has no CIFAR-10 training images; you can train on your own images instead');
-  const binUrl = new URL(m.train.file, manifestUrl);
-  const bin = await fetch(binUrl);
-  if (!bin.ok) throw new Error(`the CIFAR-10 training subset is missing (HTTP ${bin.status} for ${binUrl.pathname})`);
-  const images = new Uint8Array(await bin.arrayBuffer());
-  if (images.length !== m.train.count * IMAGE_BYTES) throw new Error(`${m.train.file} has ${images.length} bytes, expected ${m.train.count} × ${IMAGE_BYTES}`);
-  // Class labels (one byte each) let a class-conditional model keep learning its classes.
-  let labels: Uint8Array | undefined;
-  const lab = await fetch(new URL(m.train.labels, manifestUrl)).catch(() => null);
-  if (lab?.ok) {
-    const l = new Uint8Array(await lab.arrayBuffer());
-    if (l.length === m.train.count) labels = l;
-  }
-  return { source: 'cifar', set: { images, count: m.train.count, labels }, label: `CIFAR-10 training subset (${m.train.count.toLocaleString('en-US')} images)` };
-}
-
-function getCifar(): Promise<LabData> {
-  cifar ??= loadCifar().catch((e) => {
+function getCifar(manifest: string | undefined): Promise<LabData> {
+  if (!manifest) return Promise.reject(new Error('the page did not say where the CIFAR-10 data is (no data manifest URL)'));
+  cifar ??= loadCifar(manifest).catch((e) => {
     cifar = null;
     throw e;
   });
@@ -244,9 +118,7 @@ function ownData(images: Uint8Array, count: number): LabData {
 
 function preview(d: LabData): { preview: Uint8ClampedArray; previewCount: number } {
   const k = Math.min(16, d.set.count);
-  const out = new Uint8ClampedArray(k * 32 * 32 * 4);
-  for (let i = 0; i < k; i++) out.set(cifarRGBA(d.set.images, i), i * 4096);
-  return { preview: out, previewCount: k };
+  return { preview: chwToRGBA(d.set.images, 0, k), previewCount: k };
 }
 
 // --- session -----------------------------------------------------------------------------------
@@ -279,14 +151,14 @@ function record(s: Session): TrainingRecord {
   };
 }
 
-async function restoreFromCheckpoint(key: string): Promise<Session> {
+async function restoreFromCheckpoint(key: string, dataManifest: string | undefined): Promise<Session> {
   const { meta, data: stored } = await store.readCheckpoint(key);
   let d: LabData;
   if (meta.data.source === 'own') {
     if (!stored.images) throw new Error(`checkpoint "${key}" was trained on your own images, but they were not saved with it`);
     d = ownData(stored.images, meta.data.count);
   } else {
-    d = await getCifar();
+    d = await getCifar(dataManifest);
   }
   const { state, manifest } = decodeCheckpoint(stored.manifest, stored.shards, `saved checkpoint "${key}"`);
   const schedule = makeSchedule(manifest.schedule);
@@ -308,15 +180,8 @@ function checkNumber(v: unknown, what: string, min: number, max: number, int = f
 
 /** Weights to fine-tune from: a weights folder's manifest and shards, checked like any load. */
 async function fetchInitWeights(init: { url: string; label: string }) {
-  const base = new URL(init.url.endsWith('/') ? init.url : `${init.url}/`, self.location.href);
-  const get = async (u: URL) => {
-    const r = await fetch(u).catch((e: Error) => { throw new Error(`could not download ${init.label} (${e.message})`); });
-    if (!r.ok) throw new Error(`could not download ${init.label}: HTTP ${r.status} for ${u.pathname}`);
-    return new Uint8Array(await r.arrayBuffer());
-  };
-  const json = JSON.parse(new TextDecoder().decode(await get(new URL(MANIFEST_FILE, base)))) as WeightsManifest;
-  const shards = await Promise.all(shardPaths(json).map((p) => get(new URL(p, base))));
-  return loadProjectWeights(json, shards, init.label);
+  const { manifest, shards } = await fetchWeightsFolder(init.url, { name: init.label });
+  return loadProjectWeights(manifest, shards, init.label);
 }
 
 async function newSession(a: StartArgs): Promise<Session> {
@@ -337,23 +202,24 @@ async function newSession(a: StartArgs): Promise<Session> {
   return {
     initLabel: a.init?.label ?? null,
     runId: `run-${now.toString(36)}`, createdAt: now, model, trainer, schedule, data, seed,
-    sampleEvery: Math.max(0, Math.floor(a.sampleEvery)), saveEvery: Math.max(0, Math.floor(a.saveEvery ?? 100)), lastSaved: null, finished: false,
+    sampleEvery: Math.max(0, Math.floor(a.sampleEvery)), saveEvery: Math.max(0, Math.floor(a.saveEvery ?? DEFAULT_SAVE_EVERY)), lastSaved: null, finished: false,
   };
 }
 
 /** Classes the lab's samples ask for (a conditional model trained on CIFAR); own images train as "no class". */
-function sampleConditioning(s: Session) {
+function sampleConditioning(s: Session, guidance: number) {
   if (!s.model.config.numClasses || s.data.source !== 'cifar') return {};
-  return { labels: Array.from({ length: SAMPLE_N }, (_, i) => SAMPLE_CLASSES[i % SAMPLE_CLASSES.length]), guidance: RECOMMENDED_GUIDANCE };
+  return { labels: Array.from({ length: SAMPLE_N }, (_, i) => SAMPLE_CLASSES[i % SAMPLE_CLASSES.length]), guidance };
 }
 
 async function sampleEma(s: Session): Promise<Uint8ClampedArray> {
-  const out = await generate(conditionedDenoiser(s.model, SAMPLE_N, sampleConditioning(s), s.trainer.emaParams), s.schedule, {
-    // η = 1, the page's setting: fresh noise each step hides a young network's grain (same seed, so frames compare).
-    sampler: 'ddim', steps: SAMPLE_STEPS, eta: RECOMMENDED_SAMPLING.eta, n: SAMPLE_N, seed: SAMPLE_SEED, prediction: s.trainer.config.prediction,
+  // DDIM with the page's η and w: fresh noise each step hides a young network's grain (same seed, so frames compare).
+  const setting = resolveSampling({ sampler: 'ddim', steps: SAMPLE_STEPS }, s.schedule.T);
+  const out = await generate(conditionedDenoiser(s.model, SAMPLE_N, sampleConditioning(s, setting.guidance), s.trainer.emaParams), s.schedule, {
+    setting, n: SAMPLE_N, seed: SAMPLE_SEED, prediction: s.trainer.config.prediction,
   });
   try {
-    return toRGBA((await out.data()) as Float32Array, SAMPLE_N);
+    return nhwcToRGBA((await out.data()) as Float32Array);
   } finally {
     out.dispose();
   }
@@ -422,16 +288,16 @@ function errInfo(e: unknown): { name: string; message: string } {
   return { name: err?.name ?? 'Error', message: err?.message ?? String(e) };
 }
 
-const tasks = {
+const tasks: TrainTasks = {
   /** Starts (or switches) the backend; a paused run moves to it with its exact state. */
-  async init(a: { backend?: BackendChoice } = {}): Promise<BackendInfo> {
-    return ensureBackend(a.backend ?? requestedBackend);
+  async init(a = {}) {
+    return backends.ensure(a.backend);
   },
 
   /** The data the next new run trains on. */
-  async setData(a: DataArgs): Promise<DataInfo> {
+  async setData(a) {
     try {
-      data = a.source === 'cifar' ? await getCifar() : ownData(a.images, a.count);
+      data = a.source === 'cifar' ? await getCifar(a.manifest) : ownData(a.images, a.count);
     } catch (e) {
       return { ok: false, source: a.source, message: (e as Error).message };
     }
@@ -440,13 +306,13 @@ const tasks = {
   },
 
   /** Trains until the planned steps are done or the task is cancelled (= pause); see the header. */
-  async start(a: StartArgs, ctx: TaskContext<TrainProgress>): Promise<StartResult> {
-    const backend = await ensureBackend();
+  async start(a, ctx) {
+    const backend = await backends.ensure();
     let resumedFrom: 'memory' | 'checkpoint' | null = null;
     if (a.resume && session?.runId === a.resume) {
       resumedFrom = 'memory';
     } else if (a.resume) {
-      session = await restoreFromCheckpoint(a.resume);
+      session = await restoreFromCheckpoint(a.resume, a.dataManifest);
       resumedFrom = 'checkpoint';
     } else {
       session = await newSession(a);
@@ -537,23 +403,23 @@ const tasks = {
   },
 
   /** Writes the live run's checkpoint (weights, EMA, Adam moments, step, RNG, losses) to IndexedDB. */
-  async save(): Promise<CheckpointMeta> {
+  async save() {
     return saveSession(needSession());
   },
 
   /** The live run (null when none), with its loss history. */
-  async status(): Promise<(RunInfo & { losses: Float32Array; lossAvgs: Float32Array; finished: boolean }) | null> {
+  async status() {
     if (!session) return null;
     const losses = Float32Array.from(session.trainer.losses);
     const lossAvgs = trailingMean(session.trainer.losses, AVG_WINDOW);
     return transfer({ ...runInfo(session), losses, lossAvgs, finished: session.finished }, [losses.buffer, lossAvgs.buffer]);
   },
 
-  async listCheckpoints(): Promise<CheckpointMeta[]> {
+  async listCheckpoints() {
     return store.listCheckpoints();
   },
 
-  async deleteCheckpoint(a: { key: string }): Promise<void> {
+  async deleteCheckpoint(a) {
     await store.deleteCheckpoint(a.key);
   },
 
@@ -562,9 +428,7 @@ const tasks = {
    * weights.json, the shard(s) and loss.json (what "Download weights" saves; `diffusion sample
    * --weights FILE.zip` loads it).
    */
-  async exportWeights(a: { zip?: boolean } = {}): Promise<
-    { fileName: string; manifest: WeightsManifest; shards: Uint8Array[] } | { fileName: string; zip: Uint8Array }
-  > {
+  async exportWeights(a = {}) {
     const s = needSession();
     const { manifest, shards, losses } = await emaWeights(s);
     const base = `simple-unet-lab-w${s.model.config.width}-step${s.trainer.step}`;
@@ -577,7 +441,7 @@ const tasks = {
   },
 
   /** Stores the EMA weights for the generation demo; the page then dispatches `diffusion:use-weights`. */
-  async useWeights(): Promise<{ idbKey: string; label: string }> {
+  async useWeights() {
     const s = needSession();
     const { manifest, shards } = await emaWeights(s);
     const idbKey = `${WEIGHTS_PREFIX}${s.runId}-step${s.trainer.step}`;
@@ -590,10 +454,10 @@ const tasks = {
    * Test/debug hook: DDIM (η = 0, `steps` steps) from the given starting noise (NHWC float32,
    * n·32·32·3) on the live run's EMA weights; returns x₀ as NHWC float32.
    */
-  async debugSample(a: { noise: Float32Array; n: number; steps: number }): Promise<Float32Array> {
+  async debugSample(a) {
     const s = needSession();
     const out = await generate((x, t) => s.model.forward(x, t, {}, s.trainer.emaParams), s.schedule, {
-      sampler: 'ddim', steps: a.steps, n: a.n, seed: 0, initNoise: a.noise, prediction: s.trainer.config.prediction,
+      setting: resolveSampling({ sampler: 'ddim', steps: a.steps, eta: 0 }, s.schedule.T), n: a.n, seed: 0, initNoise: a.noise, prediction: s.trainer.config.prediction,
     });
     try {
       const v = (await out.data()) as Float32Array;
@@ -604,15 +468,14 @@ const tasks = {
   },
 
   /** Test hook: make the next checkpoint save fail with a QuotaExceededError. */
-  async debugFailNextSave(): Promise<void> {
+  async debugFailNextSave() {
     failNextSave = true;
   },
 
-  async memory(): Promise<{ numTensors: number; numBytes: number; backend: string | null }> {
+  async memory() {
     const m = tf.memory();
     return { numTensors: m.numTensors, numBytes: m.numBytes, backend: currentBackend()?.backend ?? null };
   },
 };
 
 const exposed = exposeTasks(tasks);
-export type TrainTasks = typeof tasks;

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BrowserRecord, BrowserTrainRecord, Stats } from './types.ts';
+import { DEFAULT_MODEL, shippedModelOfWidth, shippedWeightsPath } from '../../core/shipped-models.ts';
 
 export interface BrowserCase {
   variant: 'webgpu' | 'webgl' | 'wasm-threads' | 'wasm-threads-uncapped' | 'wasm-nothreads';
@@ -148,7 +149,7 @@ export async function runBrowser(o: BrowserOptions): Promise<{ records: BrowserR
           await page.goto(`${origin}/bench/`);
           await page.waitForFunction(() => window.__bench?.ready === true, null, { timeout: 30_000 });
           const args = {
-            backend, width: c.width, weightsUrl: `/weights/${c.width === 1 ? 'simple-unet' : 'simple-unet-small'}/`,
+            backend, width: c.width, weightsUrl: `/${shippedWeightsPath(shippedModelOfWidth(c.width) ?? DEFAULT_MODEL)}`,
             repeats1: c.repeats1, repeats8: c.repeats8, ddim: c.ddim, capS: c.capS, train: c.train, trainOnly: c.trainOnly,
             fakeCores: c.variant === 'wasm-threads-uncapped' ? 2 * Math.max(2, (await page.evaluate(() => navigator.hardwareConcurrency)) ?? 2) : undefined,
           };

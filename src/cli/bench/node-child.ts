@@ -12,7 +12,8 @@ import { SimpleUNet } from '../../core/model.ts';
 import { makeSchedule } from '../../core/schedule.ts';
 import { Trainer } from '../../core/trainer.ts';
 import { forwardFlops } from '../../core/flops.ts';
-import { stats, mapStats, RESULT_PREFIX, type NodeRecord, type KernelProfileRow } from './types.ts';
+import { RESULT_PREFIX, type NodeRecord, type KernelProfileRow } from './types.ts';
+import { stats, mapStats } from '../../core/stats.ts';
 
 export interface CaseSpec {
   kind: 'forward' | 'train';

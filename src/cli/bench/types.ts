@@ -2,16 +2,9 @@
  * The benchmark's result format (bench/results.json) and small helpers shared by the runner,
  * its child processes and the docs page that renders the table at build time.
  */
+import type { Stats } from '../../core/stats.ts';
 
-/** Median and spread of a sample. q1/q3 are linear-interpolated quartiles (meaningful from n ≥ 4). */
-export interface Stats {
-  n: number;
-  median: number;
-  min: number;
-  max: number;
-  q1: number;
-  q3: number;
-}
+export type { Stats };
 
 export type Status = 'ok' | 'skipped' | 'timeout' | 'unavailable' | 'error';
 
@@ -137,26 +130,6 @@ export interface BenchResults {
   /** tf.profile of one full-width batch-8 forward on Node wasm (1 thread). */
   profile: { width: number; batch: number; totalMs: number; rows: KernelProfileRow[] } | null;
   notes: string[];
-}
-
-export function stats(xs: number[]): Stats | null {
-  if (!xs.length) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  const q = (p: number) => {
-    const i = (s.length - 1) * p;
-    const lo = Math.floor(i);
-    const hi = Math.ceil(i);
-    return s[lo] + (s[hi] - s[lo]) * (i - lo);
-  };
-  return { n: s.length, median: q(0.5), min: s[0], max: s[s.length - 1], q1: q(0.25), q3: q(0.75) };
-}
-
-/** Stats of f(x) for a decreasing f (e.g. ms → images/s): min and max swap. */
-export function mapStats(s: Stats | null, f: (x: number) => number): Stats | null {
-  if (!s) return null;
-  const [a, b] = [f(s.min), f(s.max)];
-  const [c, d] = [f(s.q1), f(s.q3)];
-  return { n: s.n, median: f(s.median), min: Math.min(a, b), max: Math.max(a, b), q1: Math.min(c, d), q3: Math.max(c, d) };
 }
 
 /** Marker for result lines a child process prints on stdout. */

@@ -258,7 +258,7 @@ export const benchCommand: Command = {
       const page = path.join(dist, 'bench', 'index.html');
       if (fs.existsSync(page)) {
         const built = fs.statSync(page).mtimeMs;
-        const newer = ['src/workers/bench.worker.ts', 'src/workers/backend.ts', 'src/core/model.ts', 'src/core/wasm-kernels.ts', 'src/core/trainer.ts']
+        const newer = ['src/workers/bench.worker.ts', 'src/workers/services/backend.ts', 'src/core/model.ts', 'src/core/wasm-kernels.ts', 'src/core/trainer.ts']
           .filter((f) => fs.existsSync(path.join(ROOT, f)) && fs.statSync(path.join(ROOT, f)).mtimeMs > built);
         if (newer.length) notes.push(`the built site (${path.relative(ROOT, dist)}/) is older than ${newer.join(', ')}: the browser part measured the last build; run npm run build first to measure the current code`);
       }
@@ -276,7 +276,7 @@ export const benchCommand: Command = {
         notes.push('Browser training: the real Trainer.trainStep (noising, forward, backward, gradient clipping, AdamW, EMA; loss read back, then the smallest EMA tensor, so the update has finished) on a fresh model of that width (random init) and 256 synthetic 32×32 images, in its own fresh page and worker. The first step (kernel set-up, shader compilation, weight upload) is timed separately.');
       }
       if (browser.length) {
-        notes.push('Browser: each case runs in a fresh page and worker, with the site\'s own backend code (src/workers/backend.ts). WebGPU and WebGL in headless Chromium run on SwiftShader, a CPU emulation of a GPU.');
+        notes.push('Browser: each case runs in a fresh page and worker, with the site\'s own backend code (src/workers/services/backend.ts). WebGPU and WebGL in headless Chromium run on SwiftShader, a CPU emulation of a GPU.');
         notes.push('wasm-threads is the site as shipped (cross-origin isolated); wasm-threads-uncapped reports twice the cores to the wasm runtime, lifting tfjs\' cores/2 cap on 2-core machines; wasm-nothreads is the same site served without COOP/COEP.');
       }
     }

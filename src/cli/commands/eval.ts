@@ -16,7 +16,9 @@ import { SimpleUNet } from '../../core/model.ts';
 import { makeSchedule } from '../../core/schedule.ts';
 import { generate, initialNoise } from '../../core/generate.ts';
 import { Rng } from '../../core/rng.ts';
-import { RECOMMENDED_SAMPLING, SAMPLER_INFO, type SamplerName } from '../../core/samplers.ts';
+import {
+  resolveSampling, ETA_RANGE, GUIDANCE_RANGE, MAX_SAMPLING_STEPS, RECOMMENDED_GUIDANCE, RECOMMENDED_SAMPLING, SAMPLER_INFO, type SamplerName,
+} from '../../core/sampling-defaults.ts';
 import { toNHWCFloat, type CifarBatch } from '../../core/data/cifar.ts';
 import { MANIFEST_FILE } from '../../core/weights/format.ts';
 import type { LoadedWeights } from '../../core/weights/load-any.ts';
@@ -24,9 +26,9 @@ import { swd, SWD_DEFAULTS, type SWDOptions, type SWDResult } from '../../core/m
 import { kid, type KIDResult } from '../../core/metrics/kid.ts';
 import { channelStats, quantize8, type ChannelStats } from '../../core/metrics/image-stats.ts';
 import { accuracy, type CifarClassifier, type ClassifierRecord } from '../../core/metrics/classifier.ts';
-import { conditionedDenoiser, RECOMMENDED_GUIDANCE, GUIDANCE_RANGE } from '../../core/guidance.ts';
+import { conditionedDenoiser } from '../../core/guidance.ts';
 import { CLASS_NAMES } from '../../core/data/cifar.ts';
-import { loadWeightsPath } from '../weights-files.ts';
+import { DEFAULT_WEIGHTS, loadWeightsPath } from '../weights-files.ts';
 import { resolveCifarDir, loadCifar } from '../data-path.ts';
 import { readNpy, writeNpy, nchwToNhwc, nhwcToNchw } from '../npy.ts';
 import { encodePNG, imageGrid } from '../png.ts';
@@ -34,7 +36,6 @@ import { progress } from '../progress.ts';
 import { checkWritableDir, checkWritableFile } from '../fs-safe.ts';
 import { DEFAULT_CLASSIFIER, loadClassifierDir } from './classifier-train.ts';
 
-export const SHIPPED_SMALL = 'public/weights/simple-unet-small';
 
 const USAGE = `Usage: diffusion eval [options]
        diffusion eval --table [options]
@@ -47,7 +48,7 @@ comparable with Inception-based KID). Generated images are clipped
 and rounded to 8 bits first, as a saved PNG would be.
 
 What to score (one of):
-  --weights PATH      generate from these weights (default ${SHIPPED_SMALL})
+  --weights PATH      generate from these weights (default ${DEFAULT_WEIGHTS})
   --random-init       generate from an untrained network (--width, default 0.25; --init-seed)
   --images DIR        score float32 .npy arrays in DIR ([n,3,32,32] NCHW as \`sample --out-npy\`
                       writes, or [n,32,32,3]; values in [-1, 1], or 0..255)
@@ -119,7 +120,7 @@ export function weightsManifestSha(weightsPath: string): string | null {
 export interface SampleSpec {
   sampler: SamplerName;
   steps: number;
-  eta?: number;
+  eta: number;
   n: number;
   batch: number;
   seed: number;
@@ -137,6 +138,7 @@ export const balancedLabels = (n: number): number[] => Array.from({ length: n },
  */
 export async function sampleBatched(model: SimpleUNet, w: Pick<LoadedWeights, 'meta'>, spec: SampleSpec, label = 'sampling'): Promise<Float32Array> {
   const schedule = makeSchedule(w.meta.schedule);
+  const setting = resolveSampling({ sampler: spec.sampler, steps: spec.steps, eta: spec.eta, guidance: spec.guidance }, schedule.T);
   const noise = initialNoise(spec.seed, spec.n);
   const out = new Float32Array(spec.n * 3072);
   const batches = Math.ceil(spec.n / spec.batch);
@@ -146,7 +148,7 @@ export async function sampleBatched(model: SimpleUNet, w: Pick<LoadedWeights, 'm
     const count = Math.min(spec.batch, spec.n - from);
     const labels = spec.guidance === undefined || !model.config.numClasses ? undefined : balancedLabels(spec.n).slice(from, from + count);
     const x = await generate(conditionedDenoiser(model, count, { labels, guidance: spec.guidance }), schedule, {
-      sampler: spec.sampler, steps: spec.steps, eta: spec.eta, n: count, seed: spec.seed + 1 + b, prediction: w.meta.prediction,
+      setting, n: count, seed: spec.seed + 1 + b, prediction: w.meta.prediction,
       initNoise: noise.subarray(from * 3072, (from + count) * 3072), onStep: () => bar.tick(1, `batch ${b + 1}/${batches}`),
     });
     out.set((await x.data()) as Float32Array, from * 3072);
@@ -383,7 +385,7 @@ export const evalCommand: Command = {
   usage: USAGE,
   async run(args) {
     const { values: v } = parse(args, {
-      weights: { type: 'string', default: SHIPPED_SMALL }, 'random-init': { type: 'boolean' }, width: { type: 'string', default: '0.25' },
+      weights: { type: 'string', default: DEFAULT_WEIGHTS }, 'random-init': { type: 'boolean' }, width: { type: 'string', default: '0.25' },
       'init-seed': { type: 'string', default: '0' }, images: { type: 'string' }, 'train-images': { type: 'boolean' },
       sampler: { type: 'string', default: RECOMMENDED_SAMPLING.sampler }, steps: { type: 'string' }, eta: { type: 'string' },
       n: { type: 'string', default: '256' }, batch: { type: 'string', default: '64' }, seed: { type: 'string', default: '0' },
@@ -398,8 +400,8 @@ export const evalCommand: Command = {
     const guidanceArg = v.guidance === undefined ? RECOMMENDED_GUIDANCE : num(v.guidance, 'guidance', GUIDANCE_RANGE);
     // Every argument before any work: an unusable output path must not cost a whole evaluation.
     if (!Object.hasOwn(SAMPLER_INFO, v.sampler!)) throw new UserError(`--sampler must be one of ${Object.keys(SAMPLER_INFO).join(', ')}, got '${v.sampler}'`);
-    if (v.steps) num(v.steps, 'steps', { int: true, min: 1, max: 1000 });
-    if (v.eta !== undefined) num(v.eta, 'eta', { min: 0, max: 1 });
+    const stepsArg = v.steps === undefined ? undefined : num(v.steps, 'steps', { int: true, min: 1, max: MAX_SAMPLING_STEPS });
+    const etaArg = v.eta === undefined ? undefined : num(v.eta, 'eta', ETA_RANGE);
     num(v['n-ddpm'], 'n-ddpm', { int: true, min: 2 });
     for (const [flag, file] of [['--grid', v.grid], ['--json', v.json]] as const) if (file) checkWritableFile(file, flag);
     if (v.table) {
@@ -442,11 +444,9 @@ export const evalCommand: Command = {
       } else {
         const sampler = v.sampler as SamplerName;
         if (!Object.hasOwn(SAMPLER_INFO, sampler)) throw new UserError(`--sampler must be one of ${Object.keys(SAMPLER_INFO).join(', ')}, got '${sampler}'`);
-        const recommended = sampler === RECOMMENDED_SAMPLING.sampler;
-        const steps = v.steps ? num(v.steps, 'steps', { int: true, min: 1, max: 1000 }) : recommended ? RECOMMENDED_SAMPLING.steps : SAMPLER_INFO[sampler].defaultSteps;
-        const eta = num(v.eta ?? String(recommended ? RECOMMENDED_SAMPLING.eta : 0), 'eta', { min: 0, max: 1 });
         const random = !!v['random-init'];
         const w = random ? null : loadWeightsPath(v.weights!);
+        const { steps, eta } = resolveSampling({ sampler, steps: stepsArg, eta: etaArg }, makeSchedule(w?.meta.schedule).T);
         const model = random ? new SimpleUNet({ width: num(v.width, 'width', { min: 0.125 }) }, undefined, num(v['init-seed'], 'init-seed', { int: true })) : new SimpleUNet(w!.config, w!.weights);
         const t0 = performance.now();
         const guidance = model.config.numClasses && !v.unconditional ? guidanceArg : undefined;

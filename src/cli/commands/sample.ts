@@ -7,9 +7,12 @@ import { initNodeBackend, tf } from '../tf-node.ts';
 import { SimpleUNet } from '../../core/model.ts';
 import { makeSchedule } from '../../core/schedule.ts';
 import { generate } from '../../core/generate.ts';
-import { RECOMMENDED_SAMPLING, SAMPLER_INFO, type SamplerName } from '../../core/samplers.ts';
+import {
+  defaultSteps, resolveSampling, ETA_RANGE, GUIDANCE_RANGE, MAX_SAMPLING_STEPS, RECOMMENDED_GUIDANCE, RECOMMENDED_SAMPLING, SAMPLER_INFO,
+  type SamplerName, type SamplingSetting,
+} from '../../core/sampling-defaults.ts';
 import { CLASS_NAMES } from '../../core/data/cifar.ts';
-import { classGridLabels, conditionedDenoiser, checkConditioning, parseClass, RECOMMENDED_GUIDANCE, GUIDANCE_RANGE } from '../../core/guidance.ts';
+import { classGridLabels, conditionedDenoiser, checkConditioning, parseClass } from '../../core/guidance.ts';
 import { DEFAULT_WEIGHTS, loadWeightsPath } from '../weights-files.ts';
 import { encodePNG, imageGrid } from '../png.ts';
 import { readNpy, writeNpy, nchwToNhwc, nhwcToNchw } from '../npy.ts';
@@ -25,7 +28,7 @@ Generates images with SimpleUNet and writes them as a PNG grid.
   --raw               use the raw weights of a checkpoint that also has an EMA (default: EMA)
   --sampler NAME      ddim | dpmpp2m | ddpm | seed (default ${RECOMMENDED_SAMPLING.sampler})
                         seed = the seed write-up's 50-step loop, kept to show what it does
-  --steps N           sampling steps (default: ${RECOMMENDED_SAMPLING.sampler} ${RECOMMENDED_SAMPLING.steps}, ${Object.entries(SAMPLER_INFO).filter(([k]) => k !== RECOMMENDED_SAMPLING.sampler).map(([k, v]) => `${k} ${v.defaultSteps}`).join(', ')})
+  --steps N           sampling steps, 1–${MAX_SAMPLING_STEPS} (default: ${(Object.keys(SAMPLER_INFO) as SamplerName[]).map((k) => `${k} ${defaultSteps(k)}`).join(', ')})
   --eta X             DDIM η in [0, 1] (default ${RECOMMENDED_SAMPLING.eta}: the page's setting, from the quality table)
   --class K           a class-conditional model draws class K: 0–9 or a name
                       (${CLASS_NAMES.join(', ')}); 'all' draws one row per class
@@ -57,9 +60,9 @@ export const sampleCommand: Command = {
     if (!Object.hasOwn(SAMPLER_INFO, sampler)) throw new UserError(`--sampler must be one of ${Object.keys(SAMPLER_INFO).join(', ')}, got '${sampler}'`);
     const all = v.class?.trim().toLowerCase() === 'all';
     let n = num(v.n ?? (all ? '8' : '16'), 'n', { int: true, min: 1, max: 1024 });
-    const recommended = sampler === RECOMMENDED_SAMPLING.sampler;
-    const steps = v.steps ? num(v.steps, 'steps', { int: true, min: 1, max: 1000 }) : recommended ? RECOMMENDED_SAMPLING.steps : SAMPLER_INFO[sampler].defaultSteps;
-    const eta = num(v.eta ?? String(recommended ? RECOMMENDED_SAMPLING.eta : 0), 'eta', { min: 0, max: 1 });
+    // Only the numbers' form here; the defaults and the check against the schedule are resolveSampling's.
+    const steps = v.steps === undefined ? undefined : num(v.steps, 'steps', { int: true, min: 1, max: MAX_SAMPLING_STEPS });
+    const eta = v.eta === undefined ? undefined : num(v.eta, 'eta', ETA_RANGE);
     const seed = num(v.seed, 'seed', { int: true });
     const scale = num(v.scale, 'scale', { int: true, min: 1, max: 16 });
     let labels: (number | null)[] | undefined;
@@ -77,7 +80,8 @@ export const sampleCommand: Command = {
       }
     }
     if (v.guidance !== undefined && !labels) throw new UserError('--guidance needs --class (guidance pulls samples toward a class)');
-    const guidance = labels ? num(v.guidance ?? String(RECOMMENDED_GUIDANCE), 'guidance', GUIDANCE_RANGE) : 1;
+    // Without a class the network is not guided (w = 1 is the plain model).
+    const guidance = !labels ? 1 : v.guidance === undefined ? undefined : num(v.guidance, 'guidance', GUIDANCE_RANGE);
     if (v.backend !== 'wasm' && v.backend !== 'cpu') throw new UserError(`--backend must be wasm or cpu, got '${v.backend}'`);
     if (v['out-npy'] && path.resolve(v['out-npy']) === path.resolve(v.out!)) throw new UserError('--out and --out-npy name the same file');
     // both outputs are proven writable now, not after minutes of sampling
@@ -103,16 +107,22 @@ export const sampleCommand: Command = {
       model.dispose();
       throw new UserError(`${v.weights} is an unconditional model (trained without class labels): it cannot draw a chosen class; drop --class`);
     }
-    const conditioning = { labels, guidance };
+    let setting: SamplingSetting;
+    try {
+      setting = resolveSampling({ sampler, steps, eta, guidance, clipX0: v['no-clip'] ? false : undefined }, schedule.T);
+    } catch (e) {
+      model.dispose();
+      throw new UserError(`${v.weights}: ${(e as Error).message}`);
+    }
+    const conditioning = { labels, guidance: setting.guidance };
     try { checkConditioning(model, n, conditioning); } catch (e) { model.dispose(); throw new UserError((e as Error).message); }
     const what = !labels ? (model.config.numClasses ? 'any class' : 'unconditional')
-      : `${all ? 'one row per class' : CLASS_NAMES[labels[0]!]}, guidance ${guidance}`;
-    console.error(`SimpleUNet width ${w.config.width} (${model.numParams.toLocaleString('en-US')} params, ${w.meta.weightsKind ?? 'unknown'} weights from ${v.weights}) on ${backend}: ${SAMPLER_INFO[sampler].label}${sampler === 'ddim' ? ` η ${eta}` : ''}, ${steps} steps, ${n} images, ${what}`);
-    const bar = progress({ total: steps, label: 'sampling', unit: 'step' });
+      : `${all ? 'one row per class' : CLASS_NAMES[labels[0]!]}, guidance ${setting.guidance}`;
+    console.error(`SimpleUNet width ${w.config.width} (${model.numParams.toLocaleString('en-US')} params, ${w.meta.weightsKind ?? 'unknown'} weights from ${v.weights}) on ${backend}: ${SAMPLER_INFO[sampler].label}${sampler === 'ddim' ? ` η ${setting.eta}` : ''}, ${setting.steps} steps, ${n} images, ${what}`);
+    const bar = progress({ total: setting.steps, label: 'sampling', unit: 'step' });
     const t0 = performance.now();
     const out = await generate(conditionedDenoiser(model, n, conditioning), schedule, {
-      sampler, steps, n, seed, initNoise, prediction: w.meta.prediction,
-      eta, clipX0: v['no-clip'] ? false : undefined, onStep: () => bar.tick(1),
+      setting, n, seed, initNoise, prediction: w.meta.prediction, onStep: () => bar.tick(1),
     });
     bar.done();
     const data = (await out.data()) as Float32Array;
@@ -121,7 +131,7 @@ export const sampleCommand: Command = {
     const secs = (performance.now() - t0) / 1000;
     const { rgb, width, height } = imageGrid(data, n, 32, scale, 2, cols);
     fs.writeFileSync(v.out!, encodePNG(rgb, width, height));
-    console.log(`wrote ${v.out} (${n} images, ${secs.toFixed(1)} s, ${(n * steps / secs).toFixed(1)} image-steps/s)`);
+    console.log(`wrote ${v.out} (${n} images, ${secs.toFixed(1)} s, ${(n * setting.steps / secs).toFixed(1)} image-steps/s)`);
     if (v['out-npy']) {
       writeNpy(v['out-npy'], { shape: [n, 3, 32, 32], data: nhwcToNchw(data, n, 32, 32, 3) });
       console.log(`wrote ${v['out-npy']} (float32 NCHW [${n}, 3, 32, 32])`);

@@ -4,8 +4,8 @@
  * (performance.measureUserAgentSpecificMemory, cross-origin isolated pages only). Exposed as
  * `window.__bench.run(args)` for `npm run bench` (Playwright) and used by the page's form.
  */
-import { createPool } from '../../workers/pool.ts';
-import type { BenchArgs, BenchResult, BenchTasks } from '../../workers/bench.worker.ts';
+import { createPool } from '../../pool/pool.ts';
+import type { BenchArgs, BenchResult, BenchTasks } from '../../contracts/bench.ts';
 
 export type { BenchArgs, BenchResult };
 

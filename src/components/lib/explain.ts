@@ -4,21 +4,6 @@
  */
 import type uPlotType from 'uplot';
 
-/** Runs `cb` once, when `el` comes near the viewport (or at once without IntersectionObserver). */
-export function whenVisible(el: Element, cb: () => void, rootMargin = '300px'): void {
-  if (typeof IntersectionObserver === 'undefined') return void cb();
-  const io = new IntersectionObserver(
-    (entries) => {
-      if (entries.some((e) => e.isIntersecting)) {
-        io.disconnect();
-        cb();
-      }
-    },
-    { rootMargin },
-  );
-  io.observe(el);
-}
-
 /** Draws RGBA bytes (w×h, starting at `offset`) into a canvas of that size. */
 export function putRGBA(canvas: HTMLCanvasElement, rgba: Uint8ClampedArray, w = 32, h = 32, offset = 0): void {
   if (canvas.width !== w) canvas.width = w;

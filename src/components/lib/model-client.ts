@@ -4,8 +4,9 @@
  * No computation: the numbers all come from the model worker.
  */
 import { WEIGHTS, type WeightsId } from './site.ts';
-import type { WeightsSource } from '../../workers/model.worker.ts';
-import type { BackendInfo } from '../../workers/backend.ts';
+import { SHIPPED_MODELS } from '../../core/shipped-models.ts';
+import type { WeightsSource } from '../../contracts/model.ts';
+import type { BackendInfo } from '../../contracts/backend.ts';
 
 export const IMAGE_SIZE = 32;
 
@@ -14,7 +15,7 @@ export type ModelChoice = WeightsId | { idbKey: string; label: string } | { file
 
 export function sourceFor(choice: ModelChoice): WeightsSource {
   if (typeof choice === 'string') {
-    return { url: WEIGHTS[choice].dir, name: choice === 'small' ? 'small (width 0.25)' : 'full-width (16.8 M parameters)' };
+    return { url: WEIGHTS[choice].dir, name: SHIPPED_MODELS[choice].shortName };
   }
   if ('fileKey' in choice) return { fileKey: choice.fileKey, name: choice.label };
   return { idbKey: choice.idbKey, name: choice.label };
@@ -81,20 +82,4 @@ export function drawImages(canvases: HTMLCanvasElement[], rgba: Uint8ClampedArra
     if (!ctx) return;
     ctx.putImageData(new ImageData(new Uint8ClampedArray(rgba.buffer as ArrayBuffer, rgba.byteOffset + i * per, per), IMAGE_SIZE, IMAGE_SIZE), 0, 0);
   });
-}
-
-/** Starts `fn` once when `el` comes near the viewport (or at once without IntersectionObserver). */
-export function whenVisible(el: Element, fn: () => void, rootMargin = '300px'): () => void {
-  if (typeof IntersectionObserver !== 'function') {
-    fn();
-    return () => {};
-  }
-  const io = new IntersectionObserver((entries) => {
-    if (entries.some((e) => e.isIntersecting)) {
-      io.disconnect();
-      fn();
-    }
-  }, { rootMargin });
-  io.observe(el);
-  return () => io.disconnect();
 }

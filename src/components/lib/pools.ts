@@ -10,11 +10,11 @@
  * Demos talk only to these pools. A restart (crash, lost GPU device) is announced with a
  * `diffusion:pool-restart` window event that demos show as a notice.
  */
-import { createPool } from '../../workers/pool.ts';
-import type { Pool } from '../../workers/types.ts';
-import type { ModelTasks } from '../../workers/model.worker.ts';
-import type { LightTasks } from '../../workers/light.worker.ts';
-import type { TrainTasks } from '../../workers/train.worker.ts';
+import { createPool } from '../../pool/pool.ts';
+import type { Pool } from '../../pool/types.ts';
+import type { ModelTasks } from '../../contracts/model.ts';
+import type { LightTasks } from '../../contracts/light.ts';
+import type { TrainTasks } from '../../contracts/train.ts';
 
 let model: Pool<ModelTasks> | null = null;
 let light: Pool<LightTasks> | null = null;

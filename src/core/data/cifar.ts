@@ -145,20 +145,3 @@ export function toNHWCFloat(
   }
   return out;
 }
-
-/** One image as 32×32 RGBA bytes (alpha 255), ready for `new ImageData(rgba, 32, 32)`. */
-export function toRGBA(images: Uint8Array, index: number): Uint8ClampedArray {
-  const total = Math.floor(images.length / IMAGE_BYTES);
-  if (!Number.isInteger(index) || index < 0 || index >= total) {
-    throw new Error(`toRGBA: index ${index} out of range [0, ${total})`);
-  }
-  const src = index * IMAGE_BYTES;
-  const out = new Uint8ClampedArray(PLANE_BYTES * 4);
-  for (let p = 0; p < PLANE_BYTES; p++) {
-    out[p * 4] = images[src + p]!;
-    out[p * 4 + 1] = images[src + PLANE_BYTES + p]!;
-    out[p * 4 + 2] = images[src + 2 * PLANE_BYTES + p]!;
-    out[p * 4 + 3] = 255;
-  }
-  return out;
-}

@@ -2,7 +2,7 @@
  * Astro integration for the worker pool.
  *
  *   // astro.config.mjs
- *   import { workerPool } from './src/workers/astro-integration.ts';
+ *   import { workerPool } from './src/pool/astro-integration.ts';
  *   export default defineConfig({ integrations: [workerPool({ crossOriginIsolation: true })] });
  *
  * - `vite.worker.format = 'es'`: module workers (`new Worker(new URL('./x.worker.ts',

@@ -5,7 +5,7 @@
  * behind. `test/article-facts.test.ts` checks that numbers still written by hand in the article
  * match this data.
  *
- *   import { readFacts } from '../components/lib/facts.ts';
+ *   import { readFacts } from '../components/build-time/facts.ts';
  *   export const facts = readFacts();
  *   … the small network trained for {facts.small.stepsText} steps; DDIM 20 (η = 1) scores SWD {facts.q('ddim20-eta1').swd} …
  *

@@ -2,13 +2,13 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
-import { createPool, isAbortError, type PoolOptions, type RestartInfo } from '../src/workers/pool.ts';
-import { fromNodeWorker } from '../src/workers/node.ts';
-import { workerPool } from '../src/workers/astro-integration.ts';
-import type { PoolOf } from '../src/workers/types.ts';
-import type { TestTasks } from './fixtures/pool-test-worker.ts';
+import { createPool, isAbortError, type PoolOptions, type RestartInfo } from '../pool.ts';
+import { fromNodeWorker } from '../node.ts';
+import { workerPool } from '../astro-integration.ts';
+import type { PoolOf } from '../types.ts';
+import type { TestTasks } from './test-worker.ts';
 
-const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url);
+const fixture = (name: string) => new URL(`./${name}`, import.meta.url);
 // Node 20 ignores `--import tsx` in a Worker's execArgv for the entry module (nodejs/node#47747,
 // privatenumber/tsx#354): register tsx inside the thread, then import the TypeScript worker.
 const TS_BOOTSTRAP = `import('tsx/esm/api')
@@ -21,7 +21,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const pools: Array<PoolOf<TestTasks>> = [];
 function makePool(opts: Partial<PoolOptions> = {}): PoolOf<TestTasks> {
   const pool = createPool<TestTasks>({
-    create: nodeWorker(fixture('pool-test-worker.ts')),
+    create: nodeWorker(fixture('test-worker.ts')),
     name: 'test',
     cancelGraceMs: 300,
     ...opts,
@@ -227,11 +227,11 @@ describe('worker pool (restarts and failures)', () => {
   });
 
   test('a worker script that fails to load, or never says ready, rejects clearly', async () => {
-    const broken = makePool({ create: nodeWorker(fixture('pool-broken-worker.ts')) });
+    const broken = makePool({ create: nodeWorker(fixture('broken-worker.ts')) });
     const e1 = await rejection(broken.run('echo', 1));
     assert.equal(e1.name, 'WorkerStartError');
     assert.match(e1.message, /failed to start: .*broken worker script/);
-    const silent = makePool({ create: nodeWorker(fixture('pool-silent-worker.ts')), readyTimeoutMs: 400 });
+    const silent = makePool({ create: nodeWorker(fixture('silent-worker.ts')), readyTimeoutMs: 400 });
     const e2 = await rejection(silent.run('echo', 1));
     assert.equal(e2.name, 'WorkerStartError');
     assert.match(e2.message, /no 'ready' handshake within 400 ms/);

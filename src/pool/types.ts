@@ -1,18 +1,19 @@
 /**
  * Shared types for the worker pool (main thread and worker side).
  *
- * The worker file declares its tasks with `exposeTasks({...})` and exports the
- * map's type; the page imports that type with `import type` (erased at build
- * time, so no worker code leaks into the page bundle) and gets a fully typed
- * pool:
+ * A contract module (no worker code) declares the task map's type; the worker
+ * implements it with `exposeTasks({...})` and the page imports the contract, so
+ * no worker code leaks into the page bundle and the page gets a fully typed pool:
+ *
+ *   // model.contract.ts
+ *   export type ModelTasks = { generate(a: { seed: number }, ctx: TaskContext<number>): Promise<Image> };
  *
  *   // model.worker.ts
- *   const tasks = { generate: async (a: { seed: number }, ctx: TaskContext<number>) => ... };
+ *   const tasks: ModelTasks = { async generate(a, ctx) { ... } };
  *   exposeTasks(tasks);
- *   export type ModelTasks = typeof tasks;
  *
  *   // page
- *   import type { ModelTasks } from './model.worker.ts';
+ *   import type { ModelTasks } from './model.contract.ts';
  *   const pool: PoolOf<ModelTasks> = createPool<ModelTasks>({ create: ... });
  *   const img = await pool.run('generate', { seed: 1 }, { onProgress: (step) => ... });
  */

@@ -1,7 +1,7 @@
 /**
  * Worker side of the pool. In the worker module:
  *
- *   import { exposeTasks, transfer, type TaskContext } from '../workers/expose.ts';
+ *   import { exposeTasks, transfer, type TaskContext } from '../pool/expose.ts';
  *   let model: Model | null = null;                       // long-lived state: stays loaded between tasks
  *   const tasks = {
  *     async generate(a: { steps: number }, ctx: TaskContext<number>) {

@@ -13,29 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-export type BackendChoice = 'auto' | 'webgpu' | 'webgl' | 'wasm';
-export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
-export const BACKEND_CHOICES: BackendChoice[] = ['auto', 'webgpu', 'webgl', 'wasm'];
-
-export interface BackendInfo {
-  backend: BackendName;
-  /** Short text for the UI, e.g. "wasm (2 threads)" or "WebGPU (NVIDIA ampere)". */
-  label: string;
-  /** Why this backend: the automatic choice, the reader's, or a fallback (and from what). */
-  reason: string;
-  /** What the reader asked for. */
-  requested: BackendChoice;
-  /** True when the requested backend could not be used. */
-  fallback: boolean;
-  /** GPU adapter / renderer description, when there is one. */
-  adapter?: string;
-  /** True when that GPU is a CPU emulation (SwiftShader, llvmpipe, WebGPU fallback adapter). */
-  software?: boolean;
-  /** wasm threads in use. */
-  threads?: number;
-  /** What the wasm backend detected (SIMD, multithreading). */
-  wasmFeatures?: { simd: boolean; threads: boolean };
-}
+import { BACKEND_CHOICES, type BackendChoice, type BackendInfo, type BackendName } from '../../contracts/backend.ts';
 
 export interface InitOptions {
   /** Also register what training needs: gradients and the wasm backend's missing kernels. */
@@ -291,7 +269,7 @@ export async function enableTraining(): Promise<void> {
     trainingReady = true;
   }
   if (tf.getBackend() === 'wasm') {
-    const { registerWasmTrainingKernels } = await import('../core/wasm-kernels.ts');
+    const { registerWasmTrainingKernels } = await import('../../core/wasm-kernels.ts');
     registerWasmTrainingKernels();
   }
 }

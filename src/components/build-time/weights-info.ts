@@ -9,9 +9,9 @@ import * as path from 'node:path';
 import { countParams, SEED_CONFIG, type UNetConfig } from '../../core/model.ts';
 import type { TrainingRecord, WeightsManifest } from '../../core/weights/format.ts';
 
-/** Shipped folders under public/weights, as in site.ts' WEIGHTS. */
-export const WEIGHT_FOLDERS = { small: 'simple-unet-small', full: 'simple-unet' } as const;
-export type WeightsFolderId = keyof typeof WEIGHT_FOLDERS;
+import { SHIPPED_MODELS, shippedWeightsPath, type ShippedModelId } from '../../core/shipped-models.ts';
+
+export type WeightsFolderId = ShippedModelId;
 
 export interface LossSummary {
   batchSize: number | null;
@@ -122,10 +122,10 @@ function normalizeRecord(raw: unknown): TrainingRecord | null {
 
 /** Reads one shipped weights folder; never throws. `root` defaults to the project root. */
 export function readWeightsInfo(id: WeightsFolderId, root = projectRoot()): WeightsInfo {
-  const folder = WEIGHT_FOLDERS[id];
+  const folder = SHIPPED_MODELS[id].folder;
   const dir = path.join(root, 'public', 'weights', folder);
   const info: WeightsInfo = {
-    id, folder, publicPath: `weights/${folder}/`, exists: false, problem: null, modelConfig: null, params: null,
+    id, folder, publicPath: shippedWeightsPath(id), exists: false, problem: null, modelConfig: null, params: null,
     weightsKind: null, dtype: null, shardBytes: 0, training: null, trainImages: null, loss: null,
   };
   const manifestFile = path.join(dir, 'weights.json');

@@ -5,45 +5,19 @@
  *                  list show) and the heavy part under `<runId>:data` (the trainer checkpoint in
  *                  the project's weights format, plus the reader's own images when the run used
  *                  them), written together in one transaction;
- *   'weights':     EMA weights {manifest, shards} handed to the generation demo (model.worker.ts
- *                  reads them by key).
+ *   'weights':     EMA weights {manifest, shards} handed to the generation demo (the model worker
+ *                  reads them by key, through readWeights).
+ * This module is the only code that opens the database.
  * Storage failures keep their DOM name (QuotaExceededError) and get a message a reader can act on,
  * so the page can report them instead of losing them.
  */
+
+import type { CheckpointMeta } from '../../contracts/train.ts';
 
 export const DB_NAME = 'diffusion-lab';
 export const CHECKPOINTS = 'checkpoints';
 export const WEIGHTS = 'weights';
 const DATA_SUFFIX = ':data';
-
-/** A lab run's settings and progress, shared by the live run (RunInfo) and its saved checkpoint. */
-export interface RunSettings {
-  step: number;
-  totalSteps: number;
-  width: number;
-  params: number;
-  batch: number;
-  lr: number;
-  sampleEvery: number;
-  saveEvery: number;
-  data: { source: 'cifar' | 'own'; count: number; label: string };
-  /** Fine-tuned from these weights (e.g. "the shipped small model"); null or absent: from scratch. */
-  init?: string | null;
-}
-
-/** What the lab shows about a saved run (no tensors). */
-export interface CheckpointMeta extends RunSettings {
-  key: string;
-  seed: number;
-  /** ms since the epoch. */
-  savedAt: number;
-  createdAt: number;
-  lastLoss: number | null;
-  backend: string;
-  /** Size of the stored checkpoint (shards + own images), bytes. */
-  bytes: number;
-  finished: boolean;
-}
 
 export interface CheckpointData {
   manifest: unknown;
@@ -87,9 +61,9 @@ function req<T>(r: IDBRequest<T>): Promise<T> {
 }
 
 /**
- * Opens the database with both stores. The model worker may have created it first (an open
- * without a version creates an empty version-1 database), so missing stores are added with a
- * version bump rather than assumed from version 1.
+ * Opens the database with both stores. An older build's model worker may have created it first
+ * (an open without a version creates an empty version-1 database), so missing stores are added
+ * with a version bump rather than assumed from version 1.
  */
 export async function openLabDb(): Promise<IDBDatabase> {
   if (typeof indexedDB === 'undefined') throw named('NotSupportedError', 'this browser offers no IndexedDB here, so checkpoints cannot be saved');
@@ -194,5 +168,25 @@ export function saveWeights(key: string, value: StoredWeights, prefix: string): 
     for (const k of keys) if (typeof k === 'string' && k.startsWith(prefix) && k !== key) store.delete(k);
     store.put(value, key);
     await finished;
+  });
+}
+
+function toBytes(x: unknown): Uint8Array {
+  if (x instanceof Uint8Array) return x;
+  if (x instanceof ArrayBuffer) return new Uint8Array(x);
+  if (ArrayBuffer.isView(x)) return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+  throw new Error('a stored weights shard is not binary data');
+}
+
+/** The weights the lab stored under `key` for the generation demo (the model worker loads them). */
+export function readWeights(key: string): Promise<{ manifest: unknown; shards: Uint8Array[] }> {
+  return withDb(async (db) => {
+    const rec = await req(db.transaction(WEIGHTS, 'readonly').objectStore(WEIGHTS).get(key)).catch((e: unknown) => {
+      throw storageError(e, `reading saved weights "${key}"`);
+    });
+    if (!rec || typeof rec !== 'object') throw named('NotFoundError', `no saved weights named "${key}" in this browser (they may have been cleared)`);
+    const r = rec as Partial<StoredWeights>;
+    if (!r.manifest || !Array.isArray(r.shards)) throw new Error(`saved weights "${key}" are not in the expected {manifest, shards} form`);
+    return { manifest: r.manifest, shards: r.shards.map(toBytes) };
   });
 }
