@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initNodeBackend } from '../tf-node.ts';
-import { enableNodeWasmThreads, wasmThreadsInUse } from './wasm-threads-node.ts';
+import { wasmThreadsInUse } from '../wasm-threads.ts';
 import { SimpleUNet } from '../../core/model.ts';
 import { makeSchedule } from '../../core/schedule.ts';
 import { Trainer } from '../../core/trainer.ts';
@@ -43,7 +43,7 @@ export function projectedSkip(done: { kind: string; width: number; batch: number
 
 export interface ChildSpec {
   backend: 'wasm' | 'cpu';
-  /** wasm only: null = tfjs' default in Node (1 thread); n ≥ 2 uses the threads workaround. */
+  /** wasm only: null = tfjs' default in Node (1 thread); n ≥ 2 the CLI's threads path (wasm-threads.ts). */
   threads: number | null;
   cases: CaseSpec[];
   /** Skip cases projected to need longer than this per call. */
@@ -184,8 +184,7 @@ function kernelFlops(name: string, ins: number[][], outs: number[][]): number {
 
 async function main(): Promise<void> {
   const spec = JSON.parse(process.argv[2] ?? '{}') as ChildSpec;
-  if (spec.backend === 'wasm' && spec.threads && spec.threads > 1) enableNodeWasmThreads(spec.threads);
-  await initNodeBackend(spec.backend);
+  await initNodeBackend(spec.backend, spec.backend === 'wasm' ? spec.threads ?? 1 : 1);
   const threads = spec.backend === 'wasm' ? wasmThreadsInUse() : 1;
   emit('backend', { backend: spec.backend, threads, requestedThreads: spec.threads });
   const runtime = spec.backend === 'wasm' ? 'tfjs-wasm' : 'tfjs-cpu';

@@ -222,7 +222,7 @@ export const benchCommand: Command = {
       const cpu = await child({ backend: 'cpu', threads: null, cases: scale(p.cpu, factor), maxCallS, deadline: at(0.42) }, 'tfjs cpu (plain JS)', 900);
       node.push(...cpu.records);
       notes.push('tfjs cpu (plain JavaScript kernels) runs only small cases and one full-width batch-1 forward: it is ~10–30× slower than wasm, so training and large batches would take minutes each.');
-      notes.push('Node wasm threads: tfjs 4.22 disables wasm threads in Node (WASM_HAS_MULTITHREAD_SUPPORT is false there) and caps the thread pool at cores/2; the 2-thread rows use a benchmark-only workaround (src/cli/bench/wasm-threads-node.ts).');
+      notes.push('Node wasm threads: tfjs 4.22 disables wasm threads in Node (WASM_HAS_MULTITHREAD_SUPPORT is false there) and caps the thread pool at cores/2; the 2-thread rows use the CLI\'s threads path (src/cli/wasm-threads.ts), which lifts both.');
     }
 
     if (parts.has('torch')) {

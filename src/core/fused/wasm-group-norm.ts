@@ -81,14 +81,16 @@ function groupNormActGrad(args: { inputs: { x: Info; gamma: Info; beta: Info; st
 let registered = false;
 
 /**
- * Registers both kernels on 'wasm' once the module has instantiated against the running
- * backend's heap; leaves them unregistered (callers then use the op path) when it cannot, e.g.
- * on an engine without wasm SIMD. Idempotent. Returns whether they are registered.
+ * Registers both kernels on 'wasm' once the module has instantiated against the heap of the
+ * running wasm backend (call it with wasm current); leaves them unregistered (callers then use
+ * the op path) when it cannot, e.g. on an engine without wasm SIMD. Idempotent. Returns whether
+ * they are registered.
  */
 export function registerWasmGroupNormKernels(): boolean {
   if (registered) return true;
-  const backend = tf.findBackend('wasm') as unknown as WasmBackendLike | null;
-  if (!backend?.wasm) return false;
+  if (tf.getBackend() !== 'wasm') return false;
+  const backend = tf.backend() as unknown as WasmBackendLike;
+  if (!backend.wasm) return false;
   try {
     heapState(backend);
   } catch {
