@@ -264,8 +264,8 @@ function unetForward(cfg: UNetConfig, p: ParamLookup, x: tf.Tensor4D, t: tf.Tens
     // bottom/right and shift the sampling grid by one pixel, so the padding is explicit.
     const pad: 'valid' | [[0, 0], [number, number], [number, number], [0, 0]] =
       k === 1 ? 'valid' : [[0, 0], [1, 1], [1, 1], [0, 0]];
-    const y = tf.conv2d(h, w, stride, pad);
-    return bias ? tf.add(y, param(p, `${name}.bias`)) as tf.Tensor4D : y;
+    // With its bias: one FusedConv2D (the backends add it in the convolution's output loop).
+    return bias ? tf.fused.conv2d({ x: h, filter: w, strides: stride, pad, bias: param(p, `${name}.bias`) }) : tf.conv2d(h, w, stride, pad);
   };
 
   // ConvTranspose2d(k=3, s=2, padding=1, output_padding=1): the 'valid' transpose gives

@@ -230,7 +230,7 @@ export function renderText(r: BenchResults): string {
     out.push(textTable(['case', ...pv.columns.map((c) => c.label)], pv.rows.map((row) => [caseLabel(row), ...row.cells.map(cell)])));
     out.push('');
     out.push('Achieved GFLOP/s (analytic FLOPs ÷ median time; training = 3× forward FLOPs)');
-    const gcols = pv.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.runtime !== 'ratio');
+    const gcols = pv.columns.map((c, i) => ({ c, i })).filter(({ c }) => !c.runtime.startsWith('ratio'));
     out.push(textTable(['case', ...gcols.map(({ c }) => c.label)], pv.rows.map((row) => [caseLabel(row), ...gcols.map(({ i }) => {
       const v = row.cells[i];
       return v && typeof v !== 'number' && v.gflops != null ? v.gflops.toFixed(2) : '';
