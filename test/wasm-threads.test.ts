@@ -7,6 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { ROOT } from './helpers.ts';
 
@@ -28,7 +30,13 @@ test('2 wasm threads regenerate the golden samples bit-for-bit like 1 thread', (
 });
 
 test('a threaded CLI command reports its threads and exits by itself', () => {
-  const r = child(['bin/diffusion.mjs', 'sample', '--weights', 'public/weights/simple-unet-small', '--n', '1', '--steps', '2', '--threads', '2',
-    '--out', path.join('test-results', 'threads-sample.png')], 300);
-  assert.match(r.stderr, /on wasm \(2 threads\)/);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'threads-sample-'));
+  try {
+    const r = child(['bin/diffusion.mjs', 'sample', '--weights', 'public/weights/simple-unet-small', '--n', '1', '--steps', '2', '--threads', '2',
+      '--out', path.join(dir, 'sample.png')], 300);
+    assert.match(r.stderr, /on wasm \(2 threads\)/);
+    assert.ok(fs.statSync(path.join(dir, 'sample.png')).size > 0);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
