@@ -168,17 +168,18 @@ test.describe('model demos', () => {
     const demo = await openDemo(page);
     // The backend is labelled as soon as the demo is in view.
     await expect(demo.locator('[data-backend-label]')).not.toHaveText(/not started|starting/, { timeout: 60_000 });
-    await configure(demo, { backend: 'wasm', steps: 20, n: 4, seed: 11 });
+    // The issue-16 case: 8 class-guided images (one forward over a doubled batch per step), DDIM 20.
+    await configure(demo, { backend: 'wasm', steps: 20, n: 8, seed: 11, cls: 'mixed' });
     await expect(demo.locator('[data-backend-label]')).toContainText('wasm', { timeout: 60_000 });
     const t0 = Date.now();
     await demo.locator('button[data-action=generate]').click();
     await expect(demo).toHaveAttribute('data-state', 'done', { timeout: 180_000 });
     const ms = Date.now() - t0;
-    console.log(`wasm: small model, DDIM 20, 4 images: ${ms} ms from the click; ${await demo.locator('[data-timing]').textContent()}`);
+    console.log(`wasm: small model, DDIM 20, 8 guided images: ${ms} ms from the click; ${await demo.locator('[data-timing]').textContent()}`);
     await expect(demo.locator('[data-backend-label]')).toContainText('wasm');
     await expect(demo.locator('[data-timing]')).toContainText('per step');
     await expect(demo.locator('[data-status]')).toContainText('Done');
-    await expectImages(demo, 4);
+    await expectImages(demo, 8);
     await demo.screenshot({ path: `${SHOTS}/demo-generate-wasm.png` });
     expect(errors).toEqual([]);
   });

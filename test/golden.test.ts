@@ -12,14 +12,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { useBackend, ROOT, FIXTURES } from './helpers.ts';
-import { loadWeightsPath } from '../src/cli/weights-files.ts';
+import { useBackend, ROOT, FIXTURES, regenerateGolden } from './helpers.ts';
 import { weightsManifestSha } from '../src/cli/commands/eval.ts';
-import { SimpleUNet } from '../src/core/model.ts';
-import { makeSchedule } from '../src/core/schedule.ts';
-import { resolveSampling } from '../src/core/sampling-defaults.ts';
-import { generate, initialNoise } from '../src/core/generate.ts';
-import { conditionedDenoiser } from '../src/core/guidance.ts';
 import { compareWithGolden, goldenSamples, perImageStats, GOLDENS, GOLDEN_TOLERANCE, type GoldenFile } from '../src/core/golden.ts';
 
 const BACKENDS = { small: [['wasm', 4], ['cpu', 1]], full: [['wasm', 2]] } as const;
@@ -62,15 +56,7 @@ for (const [id, entry] of Object.entries(GOLDENS) as [keyof typeof GOLDENS, (typ
   for (const [backend, images] of BACKENDS[id]) {
     test(`${id}: regenerates the golden samples on ${backend} (${images} image${images > 1 ? 's' : ''}) within max |Δ| ≤ ${GOLDEN_TOLERANCE.maxAbs}`, { skip }, async () => {
       await useBackend(backend);
-      const w = loadWeightsPath(weightsDir);
-      const model = new SimpleUNet(w.config, w.weights);
-      const out = await generate(conditionedDenoiser(model, images, { labels: s.labels?.slice(0, images), guidance: s.guidance }), makeSchedule(w.meta.schedule), {
-        setting: resolveSampling(s, makeSchedule(w.meta.schedule).T), n: images, seed: s.seed, size: s.size, prediction: w.meta.prediction,
-        initNoise: initialNoise(s.seed, s.n, s.size).subarray(0, images * s.size * s.size * 3),
-      });
-      const got = (await out.data()) as Float32Array;
-      out.dispose();
-      model.dispose();
+      const got = await regenerateGolden(s, images);
       const cmp = compareWithGolden(got, golden, images);
       console.log(`# golden ${id} ${backend}: max |Δ| ${cmp.maxAbs.toExponential(2)} (tolerance ${cmp.tolerance})`);
       assert.ok(cmp.ok, `${backend}: max |Δ| ${cmp.maxAbs} at value ${cmp.worst} exceeds ${cmp.tolerance}`);

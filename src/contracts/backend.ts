@@ -22,6 +22,6 @@ export interface BackendInfo {
   software?: boolean;
   /** wasm threads in use. */
   threads?: number;
-  /** What the wasm backend detected (SIMD, multithreading). */
-  wasmFeatures?: { simd: boolean; threads: boolean };
+  /** What the wasm backend detected (SIMD, multithreading); fusedGroupNorm: the fused GroupNorm + SiLU kernels run (src/core/fused/), false = tfjs ops. */
+  wasmFeatures?: { simd: boolean; threads: boolean; fusedGroupNorm: boolean };
 }

@@ -11,6 +11,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from './rng.ts';
 import { registerWasmConvTransposeKernel } from './wasm-kernels.ts';
+import { registerWasmGroupNormKernels } from './fused/wasm-group-norm.ts';
+import { groupNormAct, silu, type GroupNormActOptions } from './group-norm.ts';
 
 export interface UNetConfig {
   /** Channel multiplier: 1 is the seed's 64-128-256-512 network. */
@@ -216,8 +218,11 @@ export class SimpleUNet {
    */
   forward(x: tf.Tensor4D, t: tf.Tensor1D, opts: ForwardOptions = {}, p: ParamLookup = this.params): tf.Tensor4D {
     // On wasm, conv2dTranspose (the up-sampling) runs ~10× faster as XNNPACK convolutions
-    // (wasm-kernels.ts); idempotent, and a no-op on other backends.
-    if (tf.getBackend() === 'wasm') registerWasmConvTransposeKernel();
+    // (wasm-kernels.ts), and GroupNorm + SiLU as one fused kernel (fused/); both idempotent.
+    if (tf.getBackend() === 'wasm') {
+      registerWasmConvTransposeKernel();
+      registerWasmGroupNormKernels();
+    }
     return tf.tidy(() => unetForward(this.config, p, x, t, opts));
   }
 }
@@ -246,57 +251,21 @@ export function timeEmbedding(t: tf.Tensor1D, dim: number): tf.Tensor2D {
 /** The same embedding in plain JS (no tfjs), rows t × dim columns; lives in plain.ts so the light worker can use it without tfjs. */
 export { timeEmbeddingValues } from './plain.ts';
 
-const GN_EPS = 1e-5;
-
-/**
- * GroupNorm over NHWC (PyTorch's nn.GroupNorm, eps 1e-5) with a hand-written gradient. tfjs'
- * autodiff through tf.moments builds ~20 small kernels per call for the backward pass; the
- * closed form below needs about half, which matters on wasm, where a training step is mostly
- * kernel passes over activations (see the benchmarks page). Values are the same formula.
- *   x̂ = (x − μ)·r,  r = 1/√(σ² + ε),  y = γ·x̂ + β
- *   ∂x = r·(g − mean(g) − x̂·mean(g·x̂)),  g = γ·∂y,  means over each group's H·W·C/G values
- */
-export function groupNormOp(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, groups: number): tf.Tensor4D {
-  const [b, hh, ww, c] = x.shape;
-  const shape5: [number, number, number, number, number] = [b, hh, ww, groups, c / groups];
-  const f = tf.customGrad(((xIn: tf.Tensor, gIn: tf.Tensor, bIn: tf.Tensor, save: tf.GradSaveFunc) => {
-    const r5 = tf.reshape(xIn, shape5);
-    const { mean, variance } = tf.moments(r5, [1, 2, 4], true);
-    const rstd = tf.rsqrt(tf.add(variance, GN_EPS));
-    const xhat = tf.reshape(tf.mul(tf.sub(r5, mean), rstd), [b, hh, ww, c]);
-    save([xhat, rstd, gIn]);
-    return {
-      value: tf.add(tf.mul(xhat, gIn), bIn),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xh, rs, gm] = saved;
-        const dGamma = tf.sum(tf.mul(dy, xh), [0, 1, 2]);
-        const dBeta = tf.sum(dy, [0, 1, 2]);
-        const g5 = tf.reshape(tf.mul(dy, gm), shape5);
-        const xh5 = tf.reshape(xh, shape5);
-        const m1 = tf.mean(g5, [1, 2, 4], true);
-        const m2 = tf.mean(tf.mul(g5, xh5), [1, 2, 4], true);
-        const dx = tf.mul(tf.sub(tf.sub(g5, m1), tf.mul(xh5, m2)), rs);
-        return [tf.reshape(dx, [b, hh, ww, c]), dGamma, dBeta];
-      },
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  return f(x, gamma, beta) as tf.Tensor4D;
-}
-
 function unetForward(cfg: UNetConfig, p: ParamLookup, x: tf.Tensor4D, t: tf.Tensor1D, opts: ForwardOptions): tf.Tensor4D {
   let dropoutCalls = 0;
-  const silu = (h: tf.Tensor) => tf.mul(h, tf.sigmoid(h));
   const linear = (h: tf.Tensor2D, name: string) =>
     tf.add(tf.matMul(h, param(p, `${name}.weight`) as tf.Tensor2D), param(p, `${name}.bias`)) as tf.Tensor2D;
 
-  const conv = (h: tf.Tensor4D, name: string, stride: 1 | 2 = 1): tf.Tensor4D => {
+  /** `bias` false: the caller adds it (folded into the next GroupNorm's shift). */
+  const conv = (h: tf.Tensor4D, name: string, stride: 1 | 2 = 1, bias = true): tf.Tensor4D => {
     const w = param(p, `${name}.weight`) as tf.Tensor4D;
     const k = w.shape[0];
     // PyTorch pads 1 on every side for k=3; TF 'same' would pad stride-2 convs only at the
     // bottom/right and shift the sampling grid by one pixel, so the padding is explicit.
     const pad: 'valid' | [[0, 0], [number, number], [number, number], [0, 0]] =
       k === 1 ? 'valid' : [[0, 0], [1, 1], [1, 1], [0, 0]];
-    return tf.add(tf.conv2d(h, w, stride, pad), param(p, `${name}.bias`)) as tf.Tensor4D;
+    // With its bias: one FusedConv2D (the backends add it in the convolution's output loop).
+    return bias ? tf.fused.conv2d({ x: h, filter: w, strides: stride, pad, bias: param(p, `${name}.bias`) }) : tf.conv2d(h, w, stride, pad);
   };
 
   // ConvTranspose2d(k=3, s=2, padding=1, output_padding=1): the 'valid' transpose gives
@@ -309,8 +278,8 @@ function unetForward(cfg: UNetConfig, p: ParamLookup, x: tf.Tensor4D, t: tf.Tens
     return tf.add(tf.slice(full, [0, 1, 1, 0], [b, 2 * hh, 2 * ww, cout]), param(p, `${name}.bias`)) as tf.Tensor4D;
   };
 
-  const groupNorm = (h: tf.Tensor4D, name: string): tf.Tensor4D =>
-    groupNormOp(h, param(p, `${name}.weight`) as tf.Tensor1D, param(p, `${name}.bias`) as tf.Tensor1D, cfg.groups);
+  const groupNorm = (h: tf.Tensor4D, name: string, o: GroupNormActOptions = {}): tf.Tensor4D =>
+    groupNormAct(h, param(p, `${name}.weight`) as tf.Tensor1D, param(p, `${name}.bias`) as tf.Tensor1D, cfg.groups, o);
 
   const dropout = (h: tf.Tensor4D): tf.Tensor4D => {
     if (!opts.training || cfg.dropout === 0) return h;
@@ -319,12 +288,13 @@ function unetForward(cfg: UNetConfig, p: ParamLookup, x: tf.Tensor4D, t: tf.Tens
   };
 
   const res = (h: tf.Tensor4D, temb: tf.Tensor2D, name: string): tf.Tensor4D => {
-    let y = conv(silu(groupNorm(h, `${name}.block1.0`)) as tf.Tensor4D, `${name}.block1.2`);
-    const tproj = linear(temb, `${name}.time_mlp`);
-    y = tf.add(y, tf.reshape(tproj, [tproj.shape[0], 1, 1, tproj.shape[1]]));
-    y = conv(dropout(silu(groupNorm(y, `${name}.block2.0`)) as tf.Tensor4D), `${name}.block2.3`);
+    const y = conv(groupNorm(h, `${name}.block1.0`, { silu: true }), `${name}.block1.2`, 1, false);
+    // The conv's bias and the time projection are both per (image, channel): added as one [B, C]
+    // shift inside the GroupNorm rather than as two passes over the activation.
+    const shift = tf.add(linear(temb, `${name}.time_mlp`), param(p, `${name}.block1.2.bias`)) as tf.Tensor2D;
+    const z = conv(dropout(groupNorm(y, `${name}.block2.0`, { shift, silu: true })), `${name}.block2.3`);
     const skip = p.get(`${name}.shortcut.weight`) ? conv(h, `${name}.shortcut`) : h;
-    return tf.add(y, skip);
+    return tf.add(z, skip);
   };
 
   const attention = (h: tf.Tensor4D, name: string): tf.Tensor4D => {
@@ -366,5 +336,5 @@ function unetForward(cfg: UNetConfig, p: ParamLookup, x: tf.Tensor4D, t: tf.Tens
   let u = mark('res_up3', res(tf.concat([mark('up3', convT(m, 'up3')), x3], 3), temb, 'res_up3'));
   u = mark('res_up2', res(tf.concat([mark('up2', convT(u, 'up2')), x2], 3), temb, 'res_up2'));
   u = mark('res_up1', res(tf.concat([mark('up1', convT(u, 'up1')), x1], 3), temb, 'res_up1'));
-  return mark('output', conv(silu(groupNorm(u, 'output.0')) as tf.Tensor4D, 'output.2'));
+  return mark('output', conv(groupNorm(u, 'output.0', { silu: true }), 'output.2'));
 }

@@ -7,13 +7,14 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initNodeBackend } from '../tf-node.ts';
-import { enableNodeWasmThreads, wasmThreadsInUse } from './wasm-threads-node.ts';
+import { wasmThreadsInUse } from '../wasm-threads.ts';
 import { SimpleUNet } from '../../core/model.ts';
 import { makeSchedule } from '../../core/schedule.ts';
 import { Trainer } from '../../core/trainer.ts';
 import { forwardFlops } from '../../core/flops.ts';
-import { RESULT_PREFIX, type NodeRecord, type KernelProfileRow } from './types.ts';
+import { RESULT_PREFIX, type NodeRecord, type KernelProfile } from './types.ts';
 import { stats, mapStats } from '../../core/stats.ts';
+import { setFusedGroupNorm } from '../../core/group-norm.ts';
 
 export interface CaseSpec {
   kind: 'forward' | 'train';
@@ -23,6 +24,8 @@ export interface CaseSpec {
   repeats: number;
   /** Fewer repeats (never under 1) when the warm-up shows they would take longer than this. */
   budgetS: number;
+  /** false: GroupNorm + SiLU as tfjs ops, the path before the fused wasm kernels (default true). */
+  fused?: boolean;
 }
 
 /**
@@ -44,7 +47,7 @@ export function projectedSkip(done: { kind: string; width: number; batch: number
 
 export interface ChildSpec {
   backend: 'wasm' | 'cpu';
-  /** wasm only: null = tfjs' default in Node (1 thread); n ≥ 2 uses the threads workaround. */
+  /** wasm only: null = tfjs' default in Node (1 thread); n ≥ 2 the CLI's threads path (wasm-threads.ts). */
   threads: number | null;
   cases: CaseSpec[];
   /** Skip cases projected to need longer than this per call. */
@@ -53,6 +56,8 @@ export interface ChildSpec {
   deadline?: number;
   /** Profile one forward of this width/batch with tf.profile (per-kernel times). */
   profile?: { width: number; batch: number } | null;
+  /** Further profiles (forward or training step), each with or without the fused kernels. */
+  profiles?: { kind: 'forward' | 'train'; width: number; batch: number; fused: boolean }[];
 }
 
 function emit(kind: string, data: unknown): void {
@@ -63,6 +68,14 @@ async function time(f: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
   await f();
   return performance.now() - t0;
+}
+
+/** Wall and process CPU milliseconds of one call. */
+async function timeBoth(f: () => Promise<unknown>): Promise<{ wall: number; cpu: number }> {
+  const c0 = process.cpuUsage();
+  const wall = await time(f);
+  const c = process.cpuUsage(c0);
+  return { wall, cpu: (c.user + c.system) / 1000 };
 }
 
 const models = new Map<number, SimpleUNet>();
@@ -82,29 +95,33 @@ function inputs(batch: number): { x: tf.Tensor4D; t: tf.Tensor1D } {
   };
 }
 
-async function runCase(c: CaseSpec, runtime: NodeRecord['runtime'], threads: number): Promise<NodeRecord> {
-  const base = { runtime, threads, kind: c.kind, width: c.width, batch: c.batch, warmup: c.warmup };
+/** The call a case times: a forward of a fixed batch, or a real Trainer step. */
+function caseCall(c: Pick<CaseSpec, 'kind' | 'width' | 'batch'>): { call: () => Promise<unknown>; cleanup: () => void } {
   const m = model(c.width);
-  let call: () => Promise<unknown>;
-  let cleanup = () => {};
-  let peakBytes: number | undefined;
   if (c.kind === 'forward') {
     const { x, t } = inputs(c.batch);
-    call = async () => {
-      const y = m.forward(x, t);
-      await y.data();
-      y.dispose();
+    return {
+      call: async () => {
+        const y = m.forward(x, t);
+        await y.data();
+        y.dispose();
+      },
+      cleanup: () => { x.dispose(); t.dispose(); },
     };
-    cleanup = () => { x.dispose(); t.dispose(); };
-  } else {
-    // A real Trainer step on synthetic bytes (the data only sets pixel values, not the cost).
-    const count = c.batch * 2;
-    const images = new Uint8Array(count * 3072);
-    for (let i = 0; i < images.length; i++) images[i] = (i * 2654435761) >>> 24;
-    const trainer = new Trainer(m, makeSchedule(), { images, count }, { batchSize: c.batch, totalSteps: 1000 });
-    call = () => trainer.trainStep();
-    cleanup = () => trainer.dispose();
   }
+  // A real Trainer step on synthetic bytes (the data only sets pixel values, not the cost).
+  const count = c.batch * 2;
+  const images = new Uint8Array(count * 3072);
+  for (let i = 0; i < images.length; i++) images[i] = (i * 2654435761) >>> 24;
+  const trainer = new Trainer(m, makeSchedule(), { images, count }, { batchSize: c.batch, totalSteps: 1000 });
+  return { call: () => trainer.trainStep(), cleanup: () => trainer.dispose() };
+}
+
+async function runCase(c: CaseSpec, runtime: NodeRecord['runtime'], threads: number): Promise<NodeRecord> {
+  const base = { runtime, threads, kind: c.kind, width: c.width, batch: c.batch, warmup: c.warmup, ...(c.fused === false ? { groupNorm: 'ops' as const } : {}) };
+  setFusedGroupNorm(c.fused !== false);
+  const { call, cleanup } = caseCall(c);
+  let peakBytes: number | undefined;
   try {
     const warm: number[] = [];
     for (let i = 0; i < c.warmup; i++) {
@@ -116,52 +133,50 @@ async function runCase(c: CaseSpec, runtime: NodeRecord['runtime'], threads: num
     }
     const est = warm.length ? warm[warm.length - 1] : await time(call);
     const repeats = Math.max(1, Math.min(c.repeats, Math.floor((c.budgetS * 1000) / Math.max(est, 1))));
-    const ms: number[] = [];
-    for (let i = 0; i < repeats; i++) ms.push(await time(call));
-    const s = stats(ms);
+    const runs: { wall: number; cpu: number }[] = [];
+    for (let i = 0; i < repeats; i++) runs.push(await timeBoth(call));
+    const s = stats(runs.map((r) => r.wall));
     const flops = forwardFlops({ width: c.width }) * (c.kind === 'train' ? 3 : 1) * c.batch;
     return {
-      ...base, status: 'ok', ms: s, imagesPerS: mapStats(s, (v) => (c.batch * 1000) / v),
+      ...base, status: 'ok', ms: s, imagesPerS: mapStats(s, (v) => (c.batch * 1000) / v), cpuMs: stats(runs.map((r) => r.cpu)),
       gflops: s ? flops / (s.median / 1000) / 1e9 : null, peakBytes,
       note: repeats < c.repeats ? `${repeats} of ${c.repeats} repeats (time budget ${c.budgetS} s)` : undefined,
     };
   } finally {
     cleanup();
+    setFusedGroupNorm(true);
   }
 }
 
-/** Per-kernel time of one forward; FLOP rates for the convolution and matmul kernels. */
-async function profileForward(width: number, batch: number): Promise<{ width: number; batch: number; totalMs: number; rows: KernelProfileRow[] }> {
-  const m = model(width);
-  const { x, t } = inputs(batch);
-  const warm = m.forward(x, t);
-  await warm.data();
-  warm.dispose();
-  const t0 = performance.now();
-  const info = await tf.profile(async () => {
-    const y = m.forward(x, t);
-    await y.data();
-    y.dispose();
-  });
-  const totalMs = performance.now() - t0;
-  x.dispose();
-  t.dispose();
-  const rows = new Map<string, { calls: number; ms: number; flops: number }>();
-  for (const k of info.kernels) {
-    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : Number(await k.kernelTimeMs) || 0;
-    const r = rows.get(k.name) ?? { calls: 0, ms: 0, flops: 0 };
-    r.calls++;
-    r.ms += ms;
-    r.flops += kernelFlops(k.name, k.inputShapes as number[][], k.outputShapes as number[][]);
-    rows.set(k.name, r);
+/** Per-kernel time of one call (after a warm-up call); FLOP rates for the convolution and matmul kernels. */
+async function profileCall(c: { kind: 'forward' | 'train'; width: number; batch: number; fused: boolean }): Promise<KernelProfile> {
+  setFusedGroupNorm(c.fused);
+  const { call, cleanup } = caseCall(c);
+  try {
+    await call();
+    const t0 = performance.now();
+    const info = await tf.profile(async () => { await call(); });
+    const totalMs = performance.now() - t0;
+    const rows = new Map<string, { calls: number; ms: number; flops: number }>();
+    for (const k of info.kernels) {
+      const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : Number(await k.kernelTimeMs) || 0;
+      const r = rows.get(k.name) ?? { calls: 0, ms: 0, flops: 0 };
+      r.calls++;
+      r.ms += ms;
+      r.flops += kernelFlops(k.name, k.inputShapes as number[][], k.outputShapes as number[][]);
+      rows.set(k.name, r);
+    }
+    const sum = [...rows.values()].reduce((a, r) => a + r.ms, 0);
+    return {
+      kind: c.kind, width: c.width, batch: c.batch, groupNorm: c.fused ? 'fused' : 'ops', totalMs,
+      rows: [...rows.entries()].sort((a, b) => b[1].ms - a[1].ms).map(([kernel, r]) => ({
+        kernel, calls: r.calls, ms: r.ms, share: r.ms / sum, gflops: r.flops > 0 && r.ms > 0 ? r.flops / (r.ms / 1000) / 1e9 : null,
+      })),
+    };
+  } finally {
+    cleanup();
+    setFusedGroupNorm(true);
   }
-  const sum = [...rows.values()].reduce((a, r) => a + r.ms, 0);
-  return {
-    width, batch, totalMs,
-    rows: [...rows.entries()].sort((a, b) => b[1].ms - a[1].ms).map(([kernel, r]) => ({
-      kernel, calls: r.calls, ms: r.ms, share: r.ms / sum, gflops: r.flops > 0 && r.ms > 0 ? r.flops / (r.ms / 1000) / 1e9 : null,
-    })),
-  };
 }
 
 function kernelFlops(name: string, ins: number[][], outs: number[][]): number {
@@ -185,12 +200,15 @@ function kernelFlops(name: string, ins: number[][], outs: number[][]): number {
 
 async function main(): Promise<void> {
   const spec = JSON.parse(process.argv[2] ?? '{}') as ChildSpec;
-  if (spec.backend === 'wasm' && spec.threads && spec.threads > 1) enableNodeWasmThreads(spec.threads);
-  await initNodeBackend(spec.backend);
+  await initNodeBackend(spec.backend, spec.backend === 'wasm' ? spec.threads ?? 1 : 1);
   const threads = spec.backend === 'wasm' ? wasmThreadsInUse() : 1;
   emit('backend', { backend: spec.backend, threads, requestedThreads: spec.threads });
   const runtime = spec.backend === 'wasm' ? 'tfjs-wasm' : 'tfjs-cpu';
-  if (spec.profile) emit('profile', await profileForward(spec.profile.width, spec.profile.batch));
+  if (spec.profile) {
+    const { width, batch, totalMs, rows } = await profileCall({ kind: 'forward', ...spec.profile, fused: true });
+    emit('profile', { width, batch, totalMs, rows });
+  }
+  for (const p of spec.profiles ?? []) emit('kernel-profile', await profileCall(p));
   const done: NodeRecord[] = [];
   for (const c of spec.cases) {
     const skip = projectedSkip(done, c, spec.maxCallS, spec.deadline ?? Infinity);

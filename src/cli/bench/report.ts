@@ -2,7 +2,7 @@
  * Tables from a BenchResults: plain data rows (the docs page renders them as HTML at build time)
  * and the terminal rendering. No Node imports: the Astro component uses it too.
  */
-import type { BenchResults, BrowserRecord, BrowserTrainRecord, NodeRecord, Stats } from './types.ts';
+import type { BenchResults, BrowserRecord, BrowserTrainRecord, KernelProfile, KernelProfileRow, NodeRecord, Stats } from './types.ts';
 
 export interface NodeRow {
   runtime: string;
@@ -18,6 +18,8 @@ export interface NodeRow {
   /** tfjs ÷ PyTorch images/s with the same kind, width, batch and thread count. */
   vsTorch: number | null;
   note: string;
+  /** 'ops': the path before the fused GroupNorm kernels. */
+  groupNorm?: 'ops';
 }
 
 export const RUNTIME_LABEL: Record<string, string> = { 'tfjs-wasm': 'tfjs wasm', 'tfjs-cpu': 'tfjs cpu', torch: 'PyTorch' };
@@ -26,7 +28,7 @@ export function nodeRows(r: BenchResults): NodeRow[] {
   const torch = new Map<string, NodeRecord>();
   const key = (x: NodeRecord) => `${x.kind}|${x.width}|${x.batch}|${x.threads}`;
   for (const x of r.node) if (x.runtime === 'torch' && x.status === 'ok') torch.set(key(x), x);
-  const order = (x: NodeRecord) => [x.kind === 'forward' ? 0 : 1, -x.width, x.batch, x.runtime === 'torch' ? 2 : x.runtime === 'tfjs-wasm' ? 0 : 1, x.threads];
+  const order = (x: NodeRecord) => [x.kind === 'forward' ? 0 : 1, -x.width, x.batch, x.groupNorm ? 0 : 1, x.runtime === 'torch' ? 2 : x.runtime === 'tfjs-wasm' ? 0 : 1, x.threads];
   const sorted = [...r.node].sort((a, b) => {
     const [p, q] = [order(a), order(b)];
     for (let i = 0; i < p.length; i++) if (p[i] !== q[i]) return (p[i] as number) - (q[i] as number);
@@ -37,7 +39,7 @@ export function nodeRows(r: BenchResults): NodeRow[] {
     const vs = t?.imagesPerS && x.imagesPerS ? x.imagesPerS.median / t.imagesPerS.median : null;
     return {
       runtime: RUNTIME_LABEL[x.runtime] ?? x.runtime, threads: x.threads, kind: x.kind, width: x.width, batch: x.batch, status: x.status,
-      ips: x.imagesPerS, msMedian: x.ms?.median ?? null, gflops: x.gflops, vsTorch: vs, note: x.note ?? '',
+      ips: x.imagesPerS, msMedian: x.ms?.median ?? null, gflops: x.gflops, vsTorch: vs, note: x.note ?? '', ...(x.groupNorm ? { groupNorm: x.groupNorm } : {}),
     };
   });
 }
@@ -50,7 +52,7 @@ export interface PivotCell {
 }
 
 export interface PivotColumn {
-  /** 'tfjs-wasm' | 'torch' | 'tfjs-cpu' | 'ratio'. */
+  /** 'tfjs-wasm' | 'torch' | 'tfjs-cpu' | 'ratio' | 'ratio-cpu' (the ratio of process CPU time per call). */
   runtime: string;
   threads: number;
   label: string;
@@ -60,6 +62,8 @@ export interface PivotRow {
   kind: 'forward' | 'train';
   width: number;
   batch: number;
+  /** 'ops': tfjs ran GroupNorm as tfjs ops (before the fused kernels); PyTorch's cells are the same run's. */
+  groupNorm?: 'ops';
   cells: (PivotCell | number | null)[];
 }
 
@@ -72,21 +76,30 @@ export function pivot(r: BenchResults): { columns: PivotColumn[]; rows: PivotRow
   const columns: PivotColumn[] = [];
   for (const t of threads) {
     columns.push({ runtime: 'tfjs-wasm', threads: t, label: `wasm ${t}t` }, { runtime: 'torch', threads: t, label: `torch ${t}t` }, { runtime: 'ratio', threads: t, label: `× ${t}t` });
+    if (t === 1 && r.node.some((x) => x.cpuMs)) columns.push({ runtime: 'ratio-cpu', threads: 1, label: '× 1t cpu' });
   }
   if (r.node.some((x) => x.runtime === 'tfjs-cpu')) columns.push({ runtime: 'tfjs-cpu', threads: 1, label: 'cpu 1t' });
   const cases = new Map<string, PivotRow>();
-  const sorted = [...r.node].sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'forward' ? -1 : 1) || b.width - a.width || a.batch - b.batch);
+  const sorted = [...r.node].sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'forward' ? -1 : 1) || b.width - a.width || a.batch - b.batch
+    || (a.groupNorm ? 0 : 1) - (b.groupNorm ? 0 : 1));
   for (const x of sorted) {
-    const k = `${x.kind}|${x.width}|${x.batch}`;
-    if (!cases.has(k)) cases.set(k, { kind: x.kind, width: x.width, batch: x.batch, cells: columns.map(() => null) });
+    const k = `${x.kind}|${x.width}|${x.batch}|${x.groupNorm ?? ''}`;
+    if (!cases.has(k)) cases.set(k, { kind: x.kind, width: x.width, batch: x.batch, ...(x.groupNorm ? { groupNorm: x.groupNorm } : {}), cells: columns.map(() => null) });
   }
   for (const row of cases.values()) {
-    const find = (runtime: string, t: number) => r.node.find((x) => x.runtime === runtime && x.threads === t && x.kind === row.kind && x.width === row.width && x.batch === row.batch);
+    // PyTorch has no "before": an op-path row compares with the same PyTorch record as the shipped row.
+    const find = (runtime: string, t: number) => r.node.find((x) => x.runtime === runtime && x.threads === t && x.kind === row.kind && x.width === row.width && x.batch === row.batch
+      && (runtime === 'torch' || x.groupNorm === row.groupNorm));
     row.cells = columns.map((c) => {
       if (c.runtime === 'ratio') {
         const a = find('tfjs-wasm', c.threads);
         const b = find('torch', c.threads);
         return a?.imagesPerS && b?.imagesPerS ? a.imagesPerS.median / b.imagesPerS.median : null;
+      }
+      if (c.runtime === 'ratio-cpu') {
+        const a = find('tfjs-wasm', c.threads);
+        const b = find('torch', c.threads);
+        return a?.cpuMs && b?.cpuMs ? b.cpuMs.median / a.cpuMs.median : null;
       }
       const x = find(c.runtime, c.threads);
       return x ? { status: x.status, ips: x.imagesPerS, gflops: x.gflops, note: x.note ?? '' } : null;
@@ -95,7 +108,32 @@ export function pivot(r: BenchResults): { columns: PivotColumn[]; rows: PivotRow
   return { columns, rows: [...cases.values()] };
 }
 
-export const caseLabel = (row: { kind: string; width: number; batch: number }) => `${row.kind === 'forward' ? 'forward' : 'train'} w${row.width} b${row.batch}`;
+export const caseLabel = (row: { kind: string; width: number; batch: number; groupNorm?: 'ops' }) =>
+  `${row.kind === 'forward' ? 'forward' : 'train'} w${row.width} b${row.batch}${row.groupNorm ? ' (GroupNorm as ops)' : ''}`;
+
+/** Kernel names in a profile table: the fused kernels and tf.customGrad's wrapper read better spelled out. */
+export const kernelLabel = (k: string) => (k === 'unnamed scope' ? 'unnamed scope (customGrad wrapper)' : k);
+
+/**
+ * The profiles of one case before and after, merged per kernel: share of the summed kernel time in
+ * each (kernels nest under 'unnamed scope', so shares are of a sum that counts nested time twice).
+ */
+export function profilePairs(r: BenchResults): { kind: string; width: number; batch: number; before: KernelProfile | null; after: KernelProfile | null;
+  rows: { kernel: string; before: KernelProfileRow | null; after: KernelProfileRow | null }[] }[] {
+  const ps = r.profiles ?? [];
+  const keys = [...new Set(ps.map((p) => `${p.kind}|${p.width}|${p.batch}`))];
+  return keys.map((k) => {
+    const of = (g: 'ops' | 'fused') => ps.find((p) => `${p.kind}|${p.width}|${p.batch}` === k && p.groupNorm === g) ?? null;
+    const before = of('ops');
+    const after = of('fused');
+    const names = [...new Set([...(before?.rows ?? []), ...(after?.rows ?? [])].sort((a, b) => b.ms - a.ms).map((x) => x.kernel))];
+    const [kind, width, batch] = k.split('|');
+    return {
+      kind, width: Number(width), batch: Number(batch), before, after,
+      rows: names.map((kernel) => ({ kernel, before: before?.rows.find((x) => x.kernel === kernel) ?? null, after: after?.rows.find((x) => x.kernel === kernel) ?? null })),
+    };
+  });
+}
 
 export interface BrowserRow {
   variant: string;
@@ -182,7 +220,7 @@ export function renderText(r: BenchResults): string {
     const pv = pivot(r);
     out.push('');
     out.push('Node: images/s, median (min–max) of the timed runs. wasm / cpu = tfjs backends, torch = PyTorch, Nt = threads;');
-    out.push('× = tfjs wasm ÷ PyTorch at the same thread count (above 1: tfjs is faster)');
+    out.push('× = tfjs wasm ÷ PyTorch at the same thread count (above 1: tfjs is faster); × 1t cpu = the same ratio in process CPU time per call (steadier on a loaded machine)');
     const cell = (v: PivotCell | number | null) => {
       if (v == null) return '';
       if (typeof v === 'number') return v.toFixed(2);
@@ -192,7 +230,7 @@ export function renderText(r: BenchResults): string {
     out.push(textTable(['case', ...pv.columns.map((c) => c.label)], pv.rows.map((row) => [caseLabel(row), ...row.cells.map(cell)])));
     out.push('');
     out.push('Achieved GFLOP/s (analytic FLOPs ÷ median time; training = 3× forward FLOPs)');
-    const gcols = pv.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.runtime !== 'ratio');
+    const gcols = pv.columns.map((c, i) => ({ c, i })).filter(({ c }) => !c.runtime.startsWith('ratio'));
     out.push(textTable(['case', ...gcols.map(({ c }) => c.label)], pv.rows.map((row) => [caseLabel(row), ...gcols.map(({ i }) => {
       const v = row.cells[i];
       return v && typeof v !== 'number' && v.gflops != null ? v.gflops.toFixed(2) : '';
@@ -204,6 +242,13 @@ export function renderText(r: BenchResults): string {
     out.push(textTable(['kernel', 'calls', 'ms', 'share', 'GFLOP/s'], r.profile.rows.slice(0, 10).map((k) => [
       k.kernel, String(k.calls), k.ms.toFixed(0), `${(k.share * 100).toFixed(1)}%`, k.gflops == null ? '' : k.gflops.toFixed(2),
     ])));
+  }
+  for (const pp of profilePairs(r)) {
+    out.push('');
+    const ms = (p: KernelProfile | null) => (p ? `${p.totalMs.toFixed(0)} ms` : '—');
+    out.push(`tf.profile of one ${pp.kind === 'forward' ? 'forward' : 'training step'}, width ${pp.width}, batch ${pp.batch}, Node wasm 1 thread: before (GroupNorm as ops, ${ms(pp.before)} wall) and after (fused, ${ms(pp.after)} wall)`);
+    const cell = (x: KernelProfileRow | null) => (x ? `${x.ms.toFixed(0)} ms ${(x.share * 100).toFixed(1)}% ×${x.calls}` : '');
+    out.push(textTable(['kernel', 'before', 'after'], pp.rows.slice(0, 14).map((x) => [kernelLabel(x.kernel), cell(x.before), cell(x.after)])));
   }
   if (r.browser.length) {
     out.push('');

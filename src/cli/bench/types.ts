@@ -25,6 +25,13 @@ export interface NodeRecord {
   gflops: number | null;
   /** Largest tf.memory().numBytes seen by tf.profile over one call (tfjs only). */
   peakBytes?: number;
+  /**
+   * Process CPU milliseconds per call (user + system, all threads): on a loaded machine a 1-thread
+   * run's CPU time is its work, where wall time also counts the time it waited for a core.
+   */
+  cpuMs?: Stats | null;
+  /** 'ops': GroupNorm + SiLU as tfjs ops (the path before the fused wasm kernels); absent: as shipped. */
+  groupNorm?: 'ops';
   /** Warm-up calls, not timed. */
   warmup: number;
   note?: string;
@@ -100,6 +107,17 @@ export interface KernelProfileRow {
   gflops: number | null;
 }
 
+/** tf.profile of one call (a forward or a training step), per kernel. */
+export interface KernelProfile {
+  kind: 'forward' | 'train';
+  width: number;
+  batch: number;
+  /** 'ops': GroupNorm + SiLU as tfjs ops (before the fused kernels); 'fused': as shipped. */
+  groupNorm: 'fused' | 'ops';
+  totalMs: number;
+  rows: KernelProfileRow[];
+}
+
 export interface MachineInfo {
   cpuModel: string;
   cores: number;
@@ -129,6 +147,10 @@ export interface BenchResults {
   browserTrain?: BrowserTrainRecord[];
   /** tf.profile of one full-width batch-8 forward on Node wasm (1 thread). */
   profile: { width: number; batch: number; totalMs: number; rows: KernelProfileRow[] } | null;
+  /** Profiles of the small model, before (GroupNorm as tfjs ops) and after the fused kernels. */
+  profiles?: KernelProfile[];
+  /** When the browser part was not re-run: the date of the run it was carried over from. */
+  browserFrom?: string;
   notes: string[];
 }
 

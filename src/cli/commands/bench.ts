@@ -14,16 +14,18 @@ import { forwardFlops } from '../../core/flops.ts';
 import { machineInfo } from '../bench/machine.ts';
 import { renderText } from '../bench/report.ts';
 import { runBrowser, caseKind, type BrowserCase } from '../bench/browser.ts';
-import { RESULT_PREFIX, type BenchResults, type NodeRecord, type KernelProfileRow } from '../bench/types.ts';
+import { RESULT_PREFIX, type BenchResults, type NodeRecord, type KernelProfileRow, type KernelProfile } from '../bench/types.ts';
 import type { CaseSpec, ChildSpec } from '../bench/node-child.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 const USAGE = `Usage: diffusion bench [--quick] [--parts node,torch,browser] [--out FILE] [--repeats N] [--no-build]
 
-Times SimpleUNet (width 1 and 0.25): forward images/s at batch 1, 8, 64 and training images/s
-(a real Trainer.trainStep) at batch 32 and 128, on tfjs wasm (1 thread, and 2 threads through a
-Node workaround) and cpu, and PyTorch (bench/torch_bench.py) with the same batches and threads;
+Times SimpleUNet (width 1 and 0.25): forward images/s at batch 1, 8, 16, 64 and training images/s
+(a real Trainer.trainStep) at batch 32 and 128, on tfjs wasm (1 thread, and 2 threads through the
+CLI's threads path) and cpu, and PyTorch (bench/torch_bench.py) with the same batches and threads,
+in wall time and in process CPU time; the cases the fused GroupNorm kernels target run also
+"before" (GroupNorm as tfjs ops), with kernel profiles of both;
 then, in headless Chromium (/usr/bin/chromium), the /bench/ page on WebGPU, WebGL and wasm with
 and without threads: weight load, first forward, ms per forward, 8 images with DDIM-50; and
 training in the browser (Trainer.trainStep, one AdamW step) on wasm at widths 0.125–1 and WebGPU
@@ -72,13 +74,23 @@ export function matchVariants(list: string, c: BrowserCase): boolean {
 
 const c = (kind: CaseSpec['kind'], width: number, batch: number, warmup: number, repeats: number, budgetS: number): CaseSpec => ({ kind, width, batch, warmup, repeats, budgetS });
 
+/** The cases the fused GroupNorm kernels were made for, also run "before" (GroupNorm as tfjs ops), on 1 thread. */
+const BEFORE_AFTER = new Set(['forward|0.25|8', 'forward|0.25|16', 'train|0.25|32', 'forward|1|8']);
+const withOpPath = (cases: CaseSpec[]): CaseSpec[] =>
+  cases.flatMap((x) => (BEFORE_AFTER.has(`${x.kind}|${x.width}|${x.batch}`) ? [{ ...x, fused: false }, x] : [x]));
+/** Kernel profiles of the small model, before and after the fused kernels. */
+const SMALL_PROFILES: NonNullable<ChildSpec['profiles']> = [
+  { kind: 'forward', width: 0.25, batch: 8, fused: false }, { kind: 'forward', width: 0.25, batch: 8, fused: true },
+  { kind: 'train', width: 0.25, batch: 32, fused: false }, { kind: 'train', width: 0.25, batch: 32, fused: true },
+];
+
 /** Cases per configuration. Budgets cap each case's timed runs (never fewer than one). */
 function plan(quick: boolean) {
   if (quick) {
-    const base = [c('forward', 0.25, 1, 1, 5, 3), c('forward', 0.25, 8, 1, 3, 4), c('train', 0.25, 32, 1, 1, 5), c('forward', 1, 8, 1, 1, 5)];
+    const base = [c('forward', 0.25, 1, 1, 5, 3), c('forward', 0.25, 8, 1, 3, 4), c('forward', 0.25, 16, 1, 3, 4), c('train', 0.25, 32, 1, 1, 5), c('forward', 1, 8, 1, 1, 5)];
     return {
-      wasm1: base, wasm2: [] as CaseSpec[], cpu: [c('forward', 0.25, 1, 1, 2, 5)], torch1: base, torchN: [] as CaseSpec[],
-      profile: { width: 1, batch: 8 },
+      wasm1: withOpPath(base), wasm2: [] as CaseSpec[], cpu: [c('forward', 0.25, 1, 1, 2, 5)], torch1: base, torchN: [] as CaseSpec[],
+      profile: { width: 1, batch: 8 }, profiles: SMALL_PROFILES,
       // WebGPU/WebGL on an emulated GPU need minutes of shader compilation: not in --quick.
       browser: [
         { variant: 'wasm-threads', width: 0.25, repeats1: 3, repeats8: 2, ddim: true, capS: 20 },
@@ -87,7 +99,7 @@ function plan(quick: boolean) {
     };
   }
   const all = [
-    c('forward', 0.25, 1, 2, 10, 8), c('forward', 0.25, 8, 2, 7, 10), c('forward', 0.25, 64, 1, 4, 15),
+    c('forward', 0.25, 1, 2, 10, 8), c('forward', 0.25, 8, 2, 7, 10), c('forward', 0.25, 16, 2, 5, 10), c('forward', 0.25, 64, 1, 4, 15),
     c('train', 0.25, 32, 1, 4, 15), c('train', 0.25, 128, 1, 2, 20),
     c('forward', 1, 1, 1, 5, 10), c('forward', 1, 8, 1, 3, 15), c('forward', 1, 64, 1, 2, 30),
     // Full width: fewer timed steps; batch 128's warm-up is the batch-32 case just before it.
@@ -125,9 +137,9 @@ function plan(quick: boolean) {
     }
   }
   return {
-    wasm1: all, wasm2: threaded,
+    wasm1: withOpPath(all), wasm2: threaded,
     cpu: [c('forward', 0.25, 1, 1, 3, 15), c('forward', 0.25, 8, 1, 2, 20), c('forward', 1, 1, 0, 1, 1)],
-    torch1: all, torchN: threaded, profile: { width: 1, batch: 8 }, browser,
+    torch1: all, torchN: threaded, profile: { width: 1, batch: 8 }, profiles: SMALL_PROFILES, browser,
   };
 }
 
@@ -200,6 +212,7 @@ export const benchCommand: Command = {
     const notes: string[] = [];
     const node: NodeRecord[] = [];
     let profile: BenchResults['profile'] = null;
+    const profiles: KernelProfile[] = [];
     const flopsPerImage = { '1': forwardFlops({ width: 1 }), '0.25': forwardFlops({ width: 0.25 }) };
     if (machine.load[0] > machine.cores * 0.5) notes.push(`machine was busy when the run started (load ${machine.load[0]} on ${machine.cores} cores): numbers are noisy`);
     log(`bench${quick ? ' --quick' : ''}: ${machine.cpuModel}, ${machine.cores} cores, load ${machine.load[0]}`);
@@ -209,10 +222,12 @@ export const benchCommand: Command = {
         log(`  Node ${what} ...`);
         return runChild(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'cli', 'bench', 'node-child.ts'), JSON.stringify(spec)], log, timeoutS);
       };
-      const w1 = await child({ backend: 'wasm', threads: null, cases: scale(p.wasm1, factor), maxCallS, deadline: at(0.3), profile: p.profile }, 'tfjs wasm (tfjs default in Node: 1 thread)', 1500);
+      const w1 = await child({ backend: 'wasm', threads: null, cases: scale(p.wasm1, factor), maxCallS, deadline: at(0.3), profile: p.profile, profiles: p.profiles }, 'tfjs wasm, 1 thread', 1500);
       node.push(...w1.records);
       const prof = w1.other.find((o) => o.kind === 'profile');
       if (prof) profile = prof.data as { width: number; batch: number; totalMs: number; rows: KernelProfileRow[] };
+      profiles.push(...w1.other.filter((o) => o.kind === 'kernel-profile').map((o) => o.data as KernelProfile));
+      notes.push('Rows marked "GroupNorm as ops" run the path before the fused wasm kernels (src/core/fused/): GroupNorm, its affine and SiLU as tfjs ops; the others run as shipped.');
       if (p.wasm2.length && machine.cores >= 2) {
         const w2 = await child({ backend: 'wasm', threads: 2, cases: scale(p.wasm2, factor), maxCallS, deadline: at(0.38) }, 'tfjs wasm, 2 threads (workaround)', 1200);
         node.push(...w2.records);
@@ -222,7 +237,7 @@ export const benchCommand: Command = {
       const cpu = await child({ backend: 'cpu', threads: null, cases: scale(p.cpu, factor), maxCallS, deadline: at(0.42) }, 'tfjs cpu (plain JS)', 900);
       node.push(...cpu.records);
       notes.push('tfjs cpu (plain JavaScript kernels) runs only small cases and one full-width batch-1 forward: it is ~10–30× slower than wasm, so training and large batches would take minutes each.');
-      notes.push('Node wasm threads: tfjs 4.22 disables wasm threads in Node (WASM_HAS_MULTITHREAD_SUPPORT is false there) and caps the thread pool at cores/2; the 2-thread rows use a benchmark-only workaround (src/cli/bench/wasm-threads-node.ts).');
+      notes.push('Node wasm threads: tfjs 4.22 disables wasm threads in Node (WASM_HAS_MULTITHREAD_SUPPORT is false there) and caps the thread pool at cores/2; the 2-thread rows use the CLI\'s threads path (src/cli/wasm-threads.ts), which lifts both.');
     }
 
     if (parts.has('torch')) {
@@ -281,9 +296,27 @@ export const benchCommand: Command = {
       }
     }
 
+    // A run without the browser part keeps the browser results already in the file, dated.
+    let browserFrom: string | undefined;
+    if (!parts.has('browser') && fs.existsSync(outFile)) {
+      try {
+        const old = JSON.parse(fs.readFileSync(outFile, 'utf8')) as BenchResults;
+        if (old.browser?.length || old.browserTrain?.length) {
+          browser = old.browser ?? [];
+          browserTrain = old.browserTrain ?? [];
+          browserFrom = old.browserFrom ?? old.date;
+          machine.chromium = old.machine?.chromium ?? null;
+          notes.push(`The browser part was not re-run: its results are those of the run of ${browserFrom.slice(0, 10)}.`);
+        }
+      } catch {
+        // an unreadable file is simply replaced
+      }
+    }
+
     const results: BenchResults = {
       version: 1, date: new Date().toISOString(), quick, command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
       wallSeconds: (Date.now() - started) / 1000, machine, flopsPerImage, node, browser, browserTrain, profile, notes,
+      ...(profiles.length ? { profiles } : {}), ...(browserFrom ? { browserFrom } : {}),
     };
     fs.mkdirSync(path.dirname(outFile), { recursive: true });
     fs.writeFileSync(outFile, `${JSON.stringify(results, null, 1)}\n`);

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserError, type Command } from '../command.ts';
 import { parse, num } from '../args.ts';
-import { initNodeBackend, tf } from '../tf-node.ts';
+import { initNodeBackend, threadsOption, backendLabel, THREADS_USAGE, tf } from '../tf-node.ts';
 import { Rng } from '../../core/rng.ts';
 import { toNHWCFloat } from '../../core/data/cifar.ts';
 import { CifarClassifier, CLASSIFIER_CONFIG, accuracy, augmentBatch, decodeClassifier, encodeClassifier, type ClassifierConfig, type ClassifierRecord } from '../../core/metrics/classifier.ts';
@@ -40,7 +40,8 @@ scores all 10,000 test images with the float16 weights it writes.
   --time-budget S     stop training after S seconds (the learning rate still follows --epochs)
   --out DIR           weights folder (default ${DEFAULT_CLASSIFIER})
   --seed S            initialisation and data-order seed (default 0)
-  --backend NAME      wasm | cpu (default wasm)`;
+  --backend NAME      wasm | cpu (default wasm)
+${THREADS_USAGE}`;
 
 /** Loads the classifier weights folder written by classifier-train. */
 export function loadClassifierDir(dir: string): { model: CifarClassifier; record: ClassifierRecord; config: ClassifierConfig } {
@@ -69,7 +70,7 @@ export const classifierTrainCommand: Command = {
       lr: { type: 'string', default: '2e-3' }, channels: { type: 'string', default: CLASSIFIER_CONFIG.channels.join(',') },
       hidden: { type: 'string', default: String(CLASSIFIER_CONFIG.hidden) }, double: { type: 'boolean' }, gap: { type: 'boolean' }, pad: { type: 'string', default: '0' },
       limit: { type: 'string' }, 'time-budget': { type: 'string' }, out: { type: 'string', default: DEFAULT_CLASSIFIER },
-      seed: { type: 'string', default: '0' }, backend: { type: 'string', default: 'wasm' },
+      seed: { type: 'string', default: '0' }, backend: { type: 'string', default: 'wasm' }, threads: { type: 'string' },
     }, USAGE);
     const channels = v.channels!.split(',').map((s) => num(s, 'channels', { int: true, min: 1 }));
     if (channels.length !== 3) throw new UserError(`--channels needs three numbers, got '${v.channels}'`);
@@ -79,8 +80,9 @@ export const classifierTrainCommand: Command = {
     const peak = num(v.lr, 'lr', { min: 0 });
     const pad = num(v.pad, 'pad', { int: true, min: 0, max: 16 });
     const seed = num(v.seed, 'seed', { int: true });
+    const threads = threadsOption(v.threads);
     const budget = v['time-budget'] ? num(v['time-budget'], 'time-budget', { min: 1 }) * 1000 : Infinity;
-    const backend = await initNodeBackend(v.backend);
+    const backend = await initNodeBackend(v.backend, threads);
     const dir = resolveCifarDir(v.data);
     const train = loadCifar(dir, 'train', v.limit ? { limit: num(v.limit, 'limit', { int: true, min: 1 }) } : {});
     const test = loadCifar(dir, 'test');
@@ -91,7 +93,7 @@ export const classifierTrainCommand: Command = {
     const opt = tf.train.adam(peak);
     const vars = model.trainableVariables();
     const rng = new Rng(seed + 1);
-    console.error(`classifier ${JSON.stringify(cfg)} (${model.numParams.toLocaleString('en-US')} params) on ${backend}; ${train.count} training images from ${dir}; `
+    console.error(`classifier ${JSON.stringify(cfg)} (${model.numParams.toLocaleString('en-US')} params) on ${backendLabel(backend)}; ${train.count} training images from ${dir}; `
       + `${epochs} epochs = ${totalSteps} steps of ${B}, Adam peak lr ${peak}, ${pad ? `crop pad ${pad}, ` : ''}flips`);
 
     // Test accuracy on a fixed slice of the test set, for the log (the full set is scored at the end).
@@ -138,7 +140,7 @@ export const classifierTrainCommand: Command = {
     // Score what ships: the float16-rounded weights.
     const record: ClassifierRecord = {
       testAccuracy: 0, testImages: test.count, epochs: (step * B) / train.count, steps: step, batchSize: B, wallTimeS,
-      hardware: `${os.cpus()[0]?.model ?? 'cpu'} ×${os.cpus().length}, tfjs ${backend}`, command: `diffusion classifier-train ${args.join(' ')}`,
+      hardware: `${os.cpus()[0]?.model ?? 'cpu'} ×${os.cpus().length}, tfjs ${backendLabel(backend)}`, command: `diffusion classifier-train ${args.join(' ')}`,
       recipe: { optimizer: 'adam', peakLr: peak, warmupSteps: warmup, schedule: 'linear warm-up then cosine to 0', plannedSteps: totalSteps, cropPad: pad, flip: true, seed, trainImages: train.count, batchNormMomentum: 0.1 },
     };
     let enc = encodeClassifier(await model.read(), cfg, record);

@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserError, type Command } from '../command.ts';
 import { parse, num } from '../args.ts';
-import { initNodeBackend } from '../tf-node.ts';
+import { initNodeBackend, threadsOption, backendLabel, THREADS_USAGE } from '../tf-node.ts';
 import { SimpleUNet } from '../../core/model.ts';
 import { makeSchedule } from '../../core/schedule.ts';
 import { generate, initialNoise } from '../../core/generate.ts';
@@ -76,6 +76,7 @@ Scoring:
   --grid FILE.png     also write the first 64 images as a grid
   --json FILE         also write the result as JSON
   --backend NAME      wasm | cpu (default wasm)
+${THREADS_USAGE}
 
 --table: runs every row of the quality table with the weights of --weights: untrained weights
 (DDIM 20), the seed's 50-step loop, DDIM 10/20/50, DDPM 1000 (with --n-ddpm images, default 32:
@@ -391,7 +392,7 @@ export const evalCommand: Command = {
       n: { type: 'string', default: '256' }, batch: { type: 'string', default: '64' }, seed: { type: 'string', default: '0' },
       data: { type: 'string' }, classifier: { type: 'string', default: DEFAULT_CLASSIFIER }, 'no-kid': { type: 'boolean' },
       'kid-ref': { type: 'string', default: '2000' }, 'swd-patches': { type: 'string', default: String(SWD_DEFAULTS.patchesPerImage) },
-      grid: { type: 'string' }, json: { type: 'string' }, backend: { type: 'string', default: 'wasm' },
+      grid: { type: 'string' }, json: { type: 'string' }, backend: { type: 'string', default: 'wasm' }, threads: { type: 'string' },
       table: { type: 'boolean' }, 'n-ddpm': { type: 'string', default: '32' }, 'out-json': { type: 'string', default: 'docs/quality.json' },
       'out-md': { type: 'string', default: 'docs/quality.md' }, figures: { type: 'string', default: 'public/figures' },
       'samples-dir': { type: 'string', default: 'runs/quality-samples' }, fresh: { type: 'boolean' },
@@ -403,6 +404,7 @@ export const evalCommand: Command = {
     const stepsArg = v.steps === undefined ? undefined : num(v.steps, 'steps', { int: true, min: 1, max: MAX_SAMPLING_STEPS });
     const etaArg = v.eta === undefined ? undefined : num(v.eta, 'eta', ETA_RANGE);
     num(v['n-ddpm'], 'n-ddpm', { int: true, min: 2 });
+    const threads = threadsOption(v.threads);
     for (const [flag, file] of [['--grid', v.grid], ['--json', v.json]] as const) if (file) checkWritableFile(file, flag);
     if (v.table) {
       checkWritableFile(v['out-json']!, '--out-json');
@@ -415,14 +417,14 @@ export const evalCommand: Command = {
     const batch = num(v.batch, 'batch', { int: true, min: 1, max: 1024 });
     const seed = num(v.seed, 'seed', { int: true, min: 0 });
     const swdOpts: SWDOptions = { patchesPerImage: num(v['swd-patches'], 'swd-patches', { int: true, min: 1 }) };
-    const backend = await initNodeBackend(v.backend);
+    const backend = await initNodeBackend(v.backend, threads);
     const dataDir = resolveCifarDir(v.data);
     const test = loadCifar(dataDir, 'test');
     const needTrain = v.table || v['train-images'];
     const train = needTrain ? loadCifar(dataDir, 'train') : null;
     const ref = new Reference(test, train, v['no-kid'] ? null : v.classifier!, num(v['kid-ref'], 'kid-ref', { int: true, min: 2 }), swdOpts);
     if (ref.classifierRecord) console.error(`KID features: ${v.classifier} (test accuracy ${(100 * ref.classifierRecord.testAccuracy).toFixed(1)}%)`);
-    const hardware = `${os.cpus()[0]?.model ?? 'cpu'} ×${os.cpus().length}, tfjs ${backend}`;
+    const hardware = `${os.cpus()[0]?.model ?? 'cpu'} ×${os.cpus().length}, tfjs ${backendLabel(backend)}`;
 
     /** `asked`: the images were asked to be class i mod 10 (guided samples); scores the share that are. */
     const scoreSet = async (id: string, label: string, images: Float32Array, count: number, extra: Partial<EvalResult> = {}, asked = extra.guidance !== undefined): Promise<EvalResult> => {

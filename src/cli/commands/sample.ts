@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError, type Command } from '../command.ts';
 import { parse, num } from '../args.ts';
-import { initNodeBackend, tf } from '../tf-node.ts';
+import { initNodeBackend, threadsOption, backendLabel, THREADS_USAGE, tf } from '../tf-node.ts';
 import { SimpleUNet } from '../../core/model.ts';
 import { makeSchedule } from '../../core/schedule.ts';
 import { generate } from '../../core/generate.ts';
@@ -42,7 +42,8 @@ Generates images with SimpleUNet and writes them as a PNG grid.
   --scale K           enlarge each 32×32 image K times in the PNG (default 4)
   --init-noise F.npy  start from this float32 NCHW noise [n, 3, 32, 32] instead of --seed
   --out-npy F.npy     also write the raw samples, float32 NCHW (to compare with PyTorch)
-  --backend NAME      wasm | cpu (default wasm)`;
+  --backend NAME      wasm | cpu (default wasm)
+${THREADS_USAGE}`;
 
 export const sampleCommand: Command = {
   name: 'sample',
@@ -54,7 +55,7 @@ export const sampleCommand: Command = {
       steps: { type: 'string' }, eta: { type: 'string' }, 'no-clip': { type: 'boolean' }, n: { type: 'string' },
       class: { type: 'string' }, guidance: { type: 'string' },
       seed: { type: 'string', default: '0' }, out: { type: 'string', default: 'samples.png' }, scale: { type: 'string', default: '4' },
-      'init-noise': { type: 'string' }, 'out-npy': { type: 'string' }, backend: { type: 'string', default: 'wasm' },
+      'init-noise': { type: 'string' }, 'out-npy': { type: 'string' }, backend: { type: 'string', default: 'wasm' }, threads: { type: 'string' },
     }, USAGE);
     const sampler = v.sampler as SamplerName;
     if (!Object.hasOwn(SAMPLER_INFO, sampler)) throw new UserError(`--sampler must be one of ${Object.keys(SAMPLER_INFO).join(', ')}, got '${sampler}'`);
@@ -83,6 +84,7 @@ export const sampleCommand: Command = {
     // Without a class the network is not guided (w = 1 is the plain model).
     const guidance = !labels ? 1 : v.guidance === undefined ? undefined : num(v.guidance, 'guidance', GUIDANCE_RANGE);
     if (v.backend !== 'wasm' && v.backend !== 'cpu') throw new UserError(`--backend must be wasm or cpu, got '${v.backend}'`);
+    const threads = threadsOption(v.threads);
     if (v['out-npy'] && path.resolve(v['out-npy']) === path.resolve(v.out!)) throw new UserError('--out and --out-npy name the same file');
     // both outputs are proven writable now, not after minutes of sampling
     checkWritableFile(v.out!, '--out');
@@ -99,7 +101,7 @@ export const sampleCommand: Command = {
       n = a.shape[0];
       initNoise = nchwToNhwc(a.data, n, 3, 32, 32);
     }
-    const backend = await initNodeBackend(v.backend);
+    const backend = await initNodeBackend(v.backend, threads);
     const w = loadWeightsPath(v.weights!, v.raw ? 'model' : 'ema');
     const model = new SimpleUNet(w.config, w.weights);
     const schedule = makeSchedule(w.meta.schedule);
@@ -118,7 +120,7 @@ export const sampleCommand: Command = {
     try { checkConditioning(model, n, conditioning); } catch (e) { model.dispose(); throw new UserError((e as Error).message); }
     const what = !labels ? (model.config.numClasses ? 'any class' : 'unconditional')
       : `${all ? 'one row per class' : CLASS_NAMES[labels[0]!]}, guidance ${setting.guidance}`;
-    console.error(`SimpleUNet width ${w.config.width} (${model.numParams.toLocaleString('en-US')} params, ${w.meta.weightsKind ?? 'unknown'} weights from ${v.weights}) on ${backend}: ${SAMPLER_INFO[sampler].label}${sampler === 'ddim' ? ` η ${setting.eta}` : ''}, ${setting.steps} steps, ${n} images, ${what}`);
+    console.error(`SimpleUNet width ${w.config.width} (${model.numParams.toLocaleString('en-US')} params, ${w.meta.weightsKind ?? 'unknown'} weights from ${v.weights}) on ${backendLabel(backend)}: ${SAMPLER_INFO[sampler].label}${sampler === 'ddim' ? ` η ${setting.eta}` : ''}, ${setting.steps} steps, ${n} images, ${what}`);
     const bar = progress({ total: setting.steps, label: 'sampling', unit: 'step' });
     const t0 = performance.now();
     const out = await generate(conditionedDenoiser(model, n, conditioning), schedule, {

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserError, type Command } from '../command.ts';
 import { parse, num } from '../args.ts';
-import { initNodeBackend } from '../tf-node.ts';
+import { initNodeBackend, threadsOption, backendLabel, THREADS_USAGE } from '../tf-node.ts';
 import { SimpleUNet } from '../../core/model.ts';
 import { makeSchedule, SEED_SCHEDULE, type ScheduleConfig } from '../../core/schedule.ts';
 import { Trainer, RECIPES, type RecipeName, type TrainerState } from '../../core/trainer.ts';
@@ -49,7 +49,8 @@ Recipes (--recipe; flags below override their values):
   --seed S            data order, noise and initialisation seed (default 0)
   --schedule KIND     linear (the seed's, default) | cosine
   --prediction P      epsilon (the seed's, default) | v
-  --backend NAME      wasm | cpu (default wasm)`;
+  --backend NAME      wasm | cpu (default wasm)
+${THREADS_USAGE}`;
 
 export function readCheckpointDir(dir: string): { state: TrainerState; width: number; schedule: ScheduleConfig; numClasses: number } {
   const file = path.join(dir, MANIFEST_FILE);
@@ -81,7 +82,7 @@ export const trainCommand: Command = {
       data: { type: 'string' }, limit: { type: 'string' }, width: { type: 'string', default: '1' }, batch: { type: 'string', default: '128' },
       lr: { type: 'string' }, steps: { type: 'string', default: '3910' }, 'stop-after': { type: 'string' },
       'time-budget': { type: 'string' }, out: { type: 'string', default: 'runs/train' }, resume: { type: 'boolean' },
-      'ckpt-every': { type: 'string', default: '50' }, seed: { type: 'string', default: '0' }, backend: { type: 'string', default: 'wasm' },
+      'ckpt-every': { type: 'string', default: '50' }, seed: { type: 'string', default: '0' }, backend: { type: 'string', default: 'wasm' }, threads: { type: 'string' },
       schedule: { type: 'string', default: 'linear' }, prediction: { type: 'string', default: 'epsilon' },
       recipe: { type: 'string', default: 'project' }, 'init-from': { type: 'string' }, warmup: { type: 'string' },
     }, USAGE);
@@ -92,6 +93,7 @@ export const trainCommand: Command = {
     if (v.schedule !== 'linear' && v.schedule !== 'cosine') throw new UserError(`--schedule must be linear or cosine, got '${v.schedule}'`);
     if (v.prediction !== 'epsilon' && v.prediction !== 'v') throw new UserError(`--prediction must be epsilon or v, got '${v.prediction}'`);
     if (v.backend !== 'wasm' && v.backend !== 'cpu') throw new UserError(`--backend must be wasm or cpu, got '${v.backend}'`);
+    const threads = threadsOption(v.threads);
     const limit = v.limit ? num(v.limit, 'limit', { int: true, min: 1 }) : undefined;
     let width = num(v.width, 'width', { min: 0.125, max: 64 });
     const batch = num(v.batch, 'batch', { int: true, min: 1, max: 65536 });
@@ -109,7 +111,7 @@ export const trainCommand: Command = {
     if (v.resume && !fs.existsSync(path.join(ckptDir, MANIFEST_FILE))) throw new UserError(`nothing to resume: ${path.join(ckptDir, MANIFEST_FILE)} does not exist`);
     // --out must be writable now, not at the first checkpoint
     checkWritableDir(out, `--out ${v.out}`);
-    const backend = await initNodeBackend(v.backend);
+    const backend = await initNodeBackend(v.backend, threads);
     const dir = resolveCifarDir(v.data);
     const data = loadCifar(dir, 'train', limit ? { limit } : {});
     let scheduleConfig: ScheduleConfig = { ...SEED_SCHEDULE, kind: v.schedule };
@@ -131,8 +133,8 @@ export const trainCommand: Command = {
     }, state);
     const cfg = trainer.config;
     const command = `diffusion train ${args.join(' ')}`;
-    const hardware = `${os.cpus()[0]?.model ?? 'cpu'} ×${os.cpus().length}, tfjs ${backend}`;
-    console.error(`SimpleUNet width ${width} (${model.numParams.toLocaleString('en-US')} params${numClasses ? `, ${numClasses} classes` : ''}) on ${backend}; ${data.count} images from ${dir}; `
+    const hardware = `${os.cpus()[0]?.model ?? 'cpu'} ×${os.cpus().length}, tfjs ${backendLabel(backend)}`;
+    console.error(`SimpleUNet width ${width} (${model.numParams.toLocaleString('en-US')} params${numClasses ? `, ${numClasses} classes` : ''}) on ${backendLabel(backend)}; ${data.count} images from ${dir}; `
       + `recipe ${v.recipe}: batch ${cfg.batchSize}, lr ${cfg.lr} (${cfg.lrSchedule}, warm-up ${cfg.warmupSteps}), loss ${cfg.lossWeight}, ${cfg.totalSteps} planned steps; `
       + `${state ? `resuming at step ${trainer.step}` : init ? `fine-tuning ${v['init-from']}` : 'from scratch'}`);
 

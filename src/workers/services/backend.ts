@@ -12,6 +12,7 @@
  * and passed to `setWasmPaths`, so they load from the right place under any deploy sub-path.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { registerWasmGroupNormKernels } from '../../core/fused/wasm-group-norm.ts';
 
 import { BACKEND_CHOICES, type BackendChoice, type BackendInfo, type BackendName } from '../../contracts/backend.ts';
 
@@ -236,7 +237,7 @@ export async function initBackend(requested: BackendChoice = 'auto', opts: InitO
       const threads = wasm.getThreadsCount();
       info.threads = threads;
       const [simd, mt] = await Promise.all([tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'), tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')]);
-      info.wasmFeatures = { simd: Boolean(simd), threads: Boolean(mt) };
+      info.wasmFeatures = { simd: Boolean(simd), threads: Boolean(mt), fusedGroupNorm: registerWasmGroupNormKernels() };
       const t = `${threads} thread${threads === 1 ? '' : 's'}${globalThis.crossOriginIsolated ? '' : ', page not cross-origin isolated'}`;
       info.label = softwareSkipped && requested === 'auto'
         ? `wasm, ${t} (${PRETTY[softwareSkipped.name]} adapter is ${softwareSkipped.adapter ?? 'a software renderer'}, a CPU emulation — slower than wasm here)`
