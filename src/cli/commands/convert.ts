@@ -45,6 +45,7 @@ export const importCommand: Command = {
     checkWritableDir(path.dirname(path.resolve(v.out)), `the folder of --out ${v.out}`);
     const w = loadWeightsPath(positionals[0], v.raw ? 'model' : 'ema');
     const meta: WeightsMeta = { ...w.meta, extra: { importedFrom: positionals[0], source: w.source } };
+    if (meta.training) meta.training = withLocalPathsRelative(meta.training, process.cwd());
     const extraFiles: Record<string, string> = {};
     if (w.losses?.length && meta.training) {
       // Keep the loss curve beside the weights, as `train` does.
@@ -56,6 +57,27 @@ export const importCommand: Command = {
     return 0;
   },
 };
+
+/**
+ * Training records name files as the trainer saw them; a run started with an absolute path
+ * (e.g. --data /home/me/shared/data) would publish the build machine's layout in weights.json.
+ * Paths under the working folder or its parent become relative to the working folder.
+ */
+export function withLocalPathsRelative<T>(record: T, cwd: string): T {
+  const here = path.resolve(cwd);
+  const prefixes: [string, string][] = [[`${here}${path.sep}`, ''], [`${path.dirname(here)}${path.sep}`, `..${path.sep}`]];
+  const fix = (v: unknown): unknown => {
+    if (typeof v === 'string') {
+      let out = v;
+      for (const [abs, rel] of prefixes) out = out.split(abs).join(rel);
+      return out;
+    }
+    if (Array.isArray(v)) return v.map(fix);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fix(x)]));
+    return v;
+  };
+  return fix(record) as T;
+}
 
 export const exportCommand: Command = {
   name: 'export',

@@ -15,6 +15,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fmtInt, projectRoot, readWeightsInfo, type WeightsFolderId } from './weights-info.ts';
+import { lineageTotals, trainingStages } from '../../core/weights/lineage.ts';
 
 export interface QualityRowFacts {
   id: string;
@@ -47,6 +48,10 @@ export interface ModelFacts {
   warmStartSteps: number | null;
   /** Images the warm start saw, "643,392". */
   warmStartImagesText: string;
+  /** Every earlier run in the chain, oldest first (steps, "643,392" images). */
+  earlierRuns: { steps: number; stepsText: string; imagesText: string }[];
+  /** Images over the whole chain, "1,234,567". */
+  totalImagesText: string;
   /** The record's final loss (mean of the last 100 steps), three decimals. */
   finalLossText: string;
 }
@@ -108,6 +113,8 @@ function modelFacts(id: WeightsFolderId, root: string): ModelFacts {
     paramsText: info.params === null ? NA : fmtInt(info.params),
     warmStartSteps: typeof ws === 'number' ? ws : null,
     warmStartImagesText: typeof w?.imagesSeen === 'number' ? fmtInt(w.imagesSeen) : NA,
+    earlierRuns: t ? trainingStages(t).slice(0, -1).map((e) => ({ steps: e.steps, stepsText: fmtInt(e.steps), imagesText: fmtInt(e.imagesSeen) })) : [],
+    totalImagesText: t ? fmtInt(lineageTotals(t).imagesSeen) : NA,
     finalLossText: typeof t?.finalLoss === 'number' ? t.finalLoss.toFixed(3) : NA,
   };
 }

@@ -30,12 +30,13 @@ export interface TrainingRecord {
   notes?: string;
   /**
    * The run started from another run's weights (e.g. a narrower network widened so it computes the
-   * same function): that run's own record. The counters above cover only this run.
+   * same function): that run's own record. The counters above cover only this run; a chain of
+   * runs nests (the record's own `warmStart`), and `trainingStages` in lineage.ts flattens it.
    */
   warmStart?: WarmStart;
 }
 
-export interface WarmStart extends Omit<TrainingRecord, 'warmStart' | 'finalLoss' | 'bestLoss' | 'lossCurve'> {
+export interface WarmStart extends Omit<TrainingRecord, 'finalLoss' | 'bestLoss' | 'lossCurve'> {
   /** Width of the network the weights came from. */
   width: number;
   /** How they were carried over, e.g. "widen.py (Net2WiderNet, function-preserving)". */

@@ -129,9 +129,12 @@ export function trainingFrom(meta: Record<string, unknown>, source: string): Tra
   };
 }
 
-/** train.py --init-from keeps the source run's record under `warm_start`. */
-function warmStartFrom(w: unknown, source: string): WarmStart | undefined {
-  if (!w || typeof w !== 'object' || Array.isArray(w)) return undefined;
+/** Runs started from runs: deeper chains than this are cut (a hostile file could nest without end). */
+export const MAX_WARM_START_DEPTH = 16;
+
+/** train.py --init-from keeps the source run's record under `warm_start`, and that run's own inside it. */
+function warmStartFrom(w: unknown, source: string, depth = 1): WarmStart | undefined {
+  if (!w || typeof w !== 'object' || Array.isArray(w) || depth > MAX_WARM_START_DEPTH) return undefined;
   const o = w as Record<string, unknown>;
   const images = num(o.images_seen, 0);
   const tc = (o.train_config ?? {}) as Record<string, unknown>;
@@ -140,6 +143,7 @@ function warmStartFrom(w: unknown, source: string): WarmStart | undefined {
     steps: num(o.step, 0), imagesSeen: images, epochs: num(o.epoch, images / 50000), batchSize: num(tc.batch, 128),
     wallTimeS: num(o.wall_time_s, 0), hardware: hardwareOf(o), command: commandText(o, source),
     recipe: Object.keys(tc).length ? (jsonSafe(tc, source) as Record<string, unknown>) : undefined,
+    warmStart: warmStartFrom(o.warm_start, source, depth + 1),
   };
 }
 
