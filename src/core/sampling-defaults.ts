@@ -22,7 +22,7 @@ export const SAMPLER_INFO: Record<SamplerName, { label: string; defaultSteps: nu
 export const RECOMMENDED_SAMPLING = { sampler: 'ddim' as const, steps: 20, eta: 1 };
 
 /** The page's and the CLI's guidance scale w, chosen from the quality table (docs/quality.md). */
-export const RECOMMENDED_GUIDANCE = 3;
+export const RECOMMENDED_GUIDANCE = 2;
 export const GUIDANCE_RANGE = { min: 0, max: 10 } as const;
 
 /** Images a page or the CLI asks steps for at most: the shipped schedules' length T. */

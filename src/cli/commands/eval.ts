@@ -322,7 +322,7 @@ export function tableRows(n: number, nDdpm: number, guidance?: number): TableRow
   // A conditional model: the sampler rows above ask for balanced classes at the default w; then w itself.
   for (const r of rows) if (r.kind === 'weights') r.guidance = guidance;
   const at = rows.findIndex((r) => r.kind === 'train');
-  const sweep: TableRow[] = [null, 1, 2, 5].filter((w) => w !== guidance).map((w) => ({
+  const sweep: TableRow[] = [null, 1, 2, 3, 5].filter((w) => w !== guidance).map((w) => ({
     id: w === null ? 'ddim20-eta1-uncond' : `ddim20-eta1-w${w}`, label: w === null ? 'DDIM 20, η = 1, no class (unconditional)' : `DDIM 20, η = 1, guidance ${w}`,
     kind: 'weights', sampler: 'ddim', steps: 20, eta: 1, n, guidance: w,
   }));
