@@ -1,6 +1,8 @@
 /**
  * The wasm backend's registered Conv2DBackpropFilter against tfjs' reference cpu backend,
- * on the convolutions the U-Net uses and a few it does not, and then on the whole network.
+ * on the convolutions the U-Net uses and a few it does not, and then on the whole network; the
+ * direct kernel (fused/wasm-conv-filter-grad.ts) against the emulation it replaces, and with the
+ * transpose-first BatchMatMul, every parameter gradient of each shipped width against tfjs' own kernels.
  * Then the replacement Conv2DBackpropInput (conv2dTranspose as phase-split XNNPACK convolutions,
  * with its per-filter cache): the U-Net's up-sampling shapes and odd geometries against cpu, and
  * a weight update between calls (the cache must not serve stale filters).
@@ -10,6 +12,9 @@ import assert from 'node:assert/strict';
 import { useBackend } from './helpers.ts';
 import { Rng } from '../src/core/rng.ts';
 import { SimpleUNet } from '../src/core/model.ts';
+import { SHIPPED_MODELS } from '../src/core/shipped-models.ts';
+import { setDirectConvFilterGrad } from '../src/core/fused/wasm-conv-filter-grad.ts';
+import { setTransposeFirstMatMul } from '../src/core/wasm-kernels.ts';
 
 import * as tf from '@tensorflow/tfjs-core';
 await useBackend('wasm');
@@ -23,6 +28,14 @@ const CASES: Case[] = [
   { name: '1×1 valid', x: [3, 4, 4, 8], k: 1, cin: 8, cout: 8, stride: 1, pad: 'valid' },
   { name: '3×3 stride 2 same (odd size)', x: [1, 7, 7, 3], k: 3, cin: 3, cout: 2, stride: 2, pad: 'same' },
   { name: 'transposed 3×3 stride 2 valid', x: [2, 4, 4, 6], k: 3, cin: 6, cout: 4, stride: 2, pad: 'valid', transpose: true },
+  // The direct kernel's shapes: 8k output channels (4-channel tiles and a remainder of input
+  // channels), and few output channels over 8k input channels (the narrow variant).
+  { name: 'direct: 3×3 stride 1 PyTorch padding, 8k out', x: [3, 6, 5, 6], k: 3, cin: 6, cout: 16, stride: 1, pad: P1 },
+  { name: 'direct: 3×3 stride 2, 8k out, 3 in', x: [2, 9, 8, 3], k: 3, cin: 3, cout: 8, stride: 2, pad: P1 },
+  { name: 'direct: 1×1, 8k out', x: [2, 4, 4, 12], k: 1, cin: 12, cout: 24, stride: 1, pad: 'valid' },
+  { name: 'direct: transposed 3×3 stride 2 valid, 8k', x: [2, 4, 4, 8], k: 3, cin: 8, cout: 16, stride: 2, pad: 'valid', transpose: true },
+  { name: 'direct narrow: 3×3 same, 3 out over 16 in', x: [2, 7, 7, 16], k: 3, cin: 16, cout: 3, stride: 1, pad: 'same' },
+  { name: 'direct narrow: 3×3 stride 2, 5 out over 8 in', x: [2, 8, 8, 8], k: 3, cin: 8, cout: 5, stride: 2, pad: P1 },
 ];
 
 async function gradsOn(backend: 'cpu' | 'wasm', c: Case) {
@@ -52,6 +65,40 @@ for (const c of CASES) {
       const scale = Math.max(...ref[k].map(Math.abs));
       const err = Math.max(...ref[k].map((v, i) => Math.abs(v - got[k][i])));
       assert.ok(err / scale < 1e-5, `${k}: max abs err ${err} (scale ${scale})`);
+    }
+  });
+}
+
+for (const width of [...new Set(Object.values(SHIPPED_MODELS).map((m) => m.width))]) {
+  test(`every parameter gradient at width ${width}: the direct filter gradient and transpose-first BatchMatMul match tfjs' own kernels`, async () => {
+    await tf.setBackend('wasm');
+    const m = new SimpleUNet({ width, numClasses: 10 }, undefined, 5);
+    const r = new Rng(2);
+    const x = tf.tensor4d(r.normals(2 * 32 * 32 * 3), [2, 32, 32, 3]);
+    const t = tf.tensor1d([40, 900], 'int32');
+    const labels = tf.tensor1d([3, 10], 'int32');
+    const run = (fast: boolean) => {
+      setDirectConvFilterGrad(fast);
+      setTransposeFirstMatMul(fast);
+      try {
+        const { grads } = tf.variableGrads(() => tf.mean(tf.square(m.forward(x, t, { labels }))) as tf.Scalar, [...m.params.values()]);
+        const out = new Map([...m.params].map(([name, v]) => [name, grads[v.name].dataSync() as Float32Array]));
+        tf.dispose(Object.values(grads));
+        return out;
+      } finally {
+        setDirectConvFilterGrad(true);
+        setTransposeFirstMatMul(true);
+      }
+    };
+    const ref = run(false);
+    const got = run(true);
+    tf.dispose([x, t, labels]);
+    m.dispose();
+    for (const [name, g] of ref) {
+      const h = got.get(name)!;
+      let [scale, err] = [1e-30, 0];
+      for (let i = 0; i < g.length; i++) [scale, err] = [Math.max(scale, Math.abs(g[i])), Math.max(err, Math.abs(g[i] - h[i]))];
+      assert.ok(err / scale < 1e-4, `${name}: max abs err ${err} (scale ${scale})`);
     }
   });
 }
