@@ -26,6 +26,7 @@ export const WASM_MODULES: WasmModuleSpec[] = [
   { name: 'fused-norm', constant: 'FUSED_NORM_WASM', what: 'The fused GroupNorm module' },
   { name: 'conv-filter-grad', constant: 'CONV_FILTER_GRAD_WASM', what: 'The direct convolution filter gradient' },
   { name: 'adamw', constant: 'ADAMW_WASM', what: 'The fused AdamW + EMA update' },
+  { name: 'copy', constant: 'COPY_WASM', what: 'The strided row copy (Slice, Concat, SplitV)' },
 ];
 
 export const sourceOf = (m: WasmModuleSpec): string => path.join(ROOT, 'wasm', `${m.name}.ts`);

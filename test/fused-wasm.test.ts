@@ -1,6 +1,6 @@
 /**
  * The AssemblyScript modules (wasm/*.ts → src/core/fused/*.wasm.ts: fused GroupNorm, the filter
- * gradient, AdamW):
+ * gradient, AdamW, row copies):
  *   - each committed module is what `npm run build:wasm` makes from the committed source today;
  *   - it cannot write anywhere it is not told to: it imports its memory and has no data segments,
  *     no globals (so no stack pointer: no linear-memory stack), no start function and no memory
@@ -18,12 +18,14 @@ import { wasmBytes, type WasmModuleSource } from '../src/core/fused/wasm-module.
 import { FUSED_NORM_WASM } from '../src/core/fused/fused-norm.wasm.ts';
 import { CONV_FILTER_GRAD_WASM } from '../src/core/fused/conv-filter-grad.wasm.ts';
 import { ADAMW_WASM } from '../src/core/fused/adamw.wasm.ts';
+import { COPY_WASM } from '../src/core/fused/copy.wasm.ts';
 
 /** Each module as committed, with the functions it must export (and nothing else). */
 const MODULES: Record<string, { source: WasmModuleSource; exports: string[] }> = {
   'fused-norm': { source: FUSED_NORM_WASM, exports: ['groupNormBackward', 'groupNormForward'] },
   'conv-filter-grad': { source: CONV_FILTER_GRAD_WASM, exports: ['convFilterGrad'] },
   adamw: { source: ADAMW_WASM, exports: ['adamwEma', 'addSquares'] },
+  copy: { source: COPY_WASM, exports: ['copyRows'] },
 };
 
 test('every module in wasm/ is built and listed', () => {

@@ -15,6 +15,7 @@ import { SimpleUNet } from '../src/core/model.ts';
 import { SHIPPED_MODELS } from '../src/core/shipped-models.ts';
 import { setDirectConvFilterGrad } from '../src/core/fused/wasm-conv-filter-grad.ts';
 import { setTransposeFirstMatMul } from '../src/core/wasm-kernels.ts';
+import { registerWasmCopyKernels, setWasmRowCopies } from '../src/core/fused/wasm-copy.ts';
 
 import * as tf from '@tensorflow/tfjs-core';
 await useBackend('wasm');
@@ -184,4 +185,33 @@ test('conv2dTranspose on wasm follows a weight update (phase-filter cache) and f
   for (let i = 0; i < a1.length; i += 37) assert.ok(Math.abs(b[i] + 2 * a1[i]) < 1e-4 * (1 + Math.abs(a1[i])), `element ${i}: ${b[i]} vs ${-2 * a1[i]}`);
   assert.equal(tf.memory().numTensors, before);
   tf.dispose([x, w]);
+});
+
+test('Slice, Concat and SplitV as row copies give tfjs\' own results bit for bit (float32 and int32, any axis)', async () => {
+  await tf.setBackend('wasm');
+  registerWasmCopyKernels();
+  const r = tf.tensor4d(new Rng(13).normals(3 * 5 * 7 * 6), [3, 5, 7, 6]);
+  const ri = tf.cast(tf.mul(r, 100), 'int32');
+  const cases: [string, () => tf.Tensor | tf.Tensor[]][] = [
+    ['U-Net crop', () => tf.slice(r, [0, 1, 1, 0], [3, 4, 6, 6])],
+    ['inner slice', () => tf.slice(r, [1, 2, 3, 1], [2, 2, 3, 4])],
+    ['size -1', () => tf.slice(r, [0, 1, 0, 0], [-1, 3, -1, -1])],
+    ['2-D slice', () => tf.slice(tf.reshape(r, [15, 42]), [3, 5], [7, 30])],
+    ['1-D int32 slice', () => tf.slice(tf.reshape(ri, [-1]), [11], [50])],
+    ['concat, axis 0', () => tf.concat([r, r], 0)],
+    ['concat, axis 2, uneven', () => tf.concat([r, tf.slice(r, [0, 0, 0, 0], [3, 5, 2, 6])], 2)],
+    ['concat of three int32, channels', () => tf.concat([ri, ri, ri], 3)],
+    ['split, axis 1, uneven', () => tf.split(r, [1, 4], 1)],
+    ['split, channels', () => tf.split(r, 3, 3)],
+  ];
+  const run = (on: boolean, f: () => tf.Tensor | tf.Tensor[]) => {
+    setWasmRowCopies(on);
+    try {
+      return tf.tidy(() => [f()].flat().map((t) => ({ shape: t.shape, dtype: t.dtype, values: Array.from(t.dataSync()) })));
+    } finally {
+      setWasmRowCopies(true);
+    }
+  };
+  for (const [name, f] of cases) assert.deepEqual(run(true, f), run(false, f), name);
+  tf.dispose([r, ri]);
 });

@@ -20,6 +20,7 @@ import { projectedSkip } from './skip.ts';
 import { setFusedAdamW } from '../../core/adamw.ts';
 import { setDirectConvFilterGrad } from '../../core/fused/wasm-conv-filter-grad.ts';
 import { setTransposeFirstMatMul } from '../../core/wasm-kernels.ts';
+import { setWasmRowCopies } from '../../core/fused/wasm-copy.ts';
 
 /** This project's wasm kernels on (as shipped) or off (the op path, OP_PATH in types.ts). */
 function setProjectKernels(on: boolean): void {
@@ -27,6 +28,7 @@ function setProjectKernels(on: boolean): void {
   setFusedAdamW(on);
   setDirectConvFilterGrad(on);
   setTransposeFirstMatMul(on);
+  setWasmRowCopies(on);
 }
 
 export interface CaseSpec {

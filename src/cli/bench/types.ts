@@ -160,7 +160,7 @@ export interface BenchResults {
 }
 
 /** What a bench case with `fused: false` runs (node-child.ts turns this project's wasm kernels off). */
-export const OP_PATH = 'GroupNorm, its affine and SiLU as tfjs ops; the filter gradient as transposes around an XNNPACK convolution; linear-layer gradients through tfjs\' own BatchMatMul; AdamW and the EMA as tfjs ops';
+export const OP_PATH = 'GroupNorm, its affine and SiLU as tfjs ops; the filter gradient as transposes around an XNNPACK convolution; linear-layer gradients through tfjs\' own BatchMatMul; AdamW and the EMA as tfjs ops; Slice, Concat and SplitV as tfjs\' kernels';
 
 /** The op path of results files without opPath. */
 export const OP_PATH_GROUP_NORM = 'GroupNorm, its affine and SiLU as separate tfjs ops';
