@@ -1,21 +1,45 @@
 /**
- * The fused GroupNorm module (wasm/fused-norm.ts → src/core/fused/fused-norm.wasm.ts):
- *   - the committed module is what `npm run build:wasm` makes from the committed source today;
+ * The AssemblyScript modules (wasm/*.ts → src/core/fused/*.wasm.ts: fused GroupNorm, the filter
+ * gradient, AdamW, row copies):
+ *   - each committed module is what `npm run build:wasm` makes from the committed source today;
  *   - it cannot write anywhere it is not told to: it imports its memory and has no data segments,
  *     no globals (so no stack pointer: no linear-memory stack), no start function and no memory
  *     of its own; the threaded variant's import is shared with tfjs' 4 GiB maximum;
- *   - both variants compute the same thing on a plain and on a shared memory.
+ *   - both variants compute the same thing on a plain and on a shared memory (fused GroupNorm;
+ *     the others are checked against tfjs in wasm-kernels.test.ts and adamw.test.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { buildFusedNormModule, FUSED_OUTPUT } from '../scripts/build-wasm.ts';
-import { fusedNormBytes, fusedNormOn } from '../src/core/fused/fused-norm-module.ts';
+import * as path from 'node:path';
+import { buildWasmModule, outputOf, WASM_MODULES } from '../scripts/build-wasm.ts';
+import { fusedNormOn } from '../src/core/fused/fused-norm-module.ts';
+import { wasmBytes, type WasmModuleSource } from '../src/core/fused/wasm-module.ts';
+import { FUSED_NORM_WASM } from '../src/core/fused/fused-norm.wasm.ts';
+import { CONV_FILTER_GRAD_WASM } from '../src/core/fused/conv-filter-grad.wasm.ts';
+import { ADAMW_WASM } from '../src/core/fused/adamw.wasm.ts';
+import { COPY_WASM } from '../src/core/fused/copy.wasm.ts';
 
-test('src/core/fused/fused-norm.wasm.ts is fresh (rebuilding wasm/fused-norm.ts gives the same bytes)', async () => {
-  const rebuilt = await buildFusedNormModule();
-  assert.ok(rebuilt === fs.readFileSync(FUSED_OUTPUT, 'utf8'), 'the committed module is stale: run `npm run build:wasm` and commit it');
+/** Each module as committed, with the functions it must export (and nothing else). */
+const MODULES: Record<string, { source: WasmModuleSource; exports: string[] }> = {
+  'fused-norm': { source: FUSED_NORM_WASM, exports: ['groupNormBackward', 'groupNormForward'] },
+  'conv-filter-grad': { source: CONV_FILTER_GRAD_WASM, exports: ['convFilterGrad'] },
+  adamw: { source: ADAMW_WASM, exports: ['adamwEma', 'addSquares'] },
+  copy: { source: COPY_WASM, exports: ['copyRows'] },
+};
+
+test('every module in wasm/ is built and listed', () => {
+  const sources = fs.readdirSync(path.join(import.meta.dirname, '..', 'wasm')).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).sort();
+  assert.deepEqual(WASM_MODULES.map((m) => m.name).sort(), sources);
+  assert.deepEqual(Object.keys(MODULES).sort(), sources);
 });
+
+for (const m of WASM_MODULES) {
+  test(`src/core/fused/${m.name}.wasm.ts is fresh (rebuilding wasm/${m.name}.ts gives the same bytes)`, async () => {
+    const rebuilt = await buildWasmModule(m);
+    assert.ok(rebuilt === fs.readFileSync(outputOf(m), 'utf8'), 'the committed module is stale: run `npm run build:wasm` and commit it');
+  });
+}
 
 /** Section ids (https://webassembly.github.io/spec/core/binary/modules.html). */
 const SECTION = { type: 1, import: 2, function: 3, table: 4, memory: 5, global: 6, export: 7, start: 8, element: 9, code: 10, data: 11, dataCount: 12 } as const;
@@ -64,9 +88,9 @@ function onlyImport(body: Uint8Array): { module: string; name: string; kind: num
   return { module, name, kind, flags, min, max };
 }
 
-for (const variant of ['plain', 'shared'] as const) {
-  test(`the ${variant} module imports its memory and owns nothing in it (no data, globals, stack, start)`, () => {
-    const bytes = fusedNormBytes(variant);
+for (const [name, mod] of Object.entries(MODULES)) for (const variant of ['plain', 'shared'] as const) {
+  test(`${name}: the ${variant} module imports its memory and owns nothing in it (no data, globals, stack, start)`, () => {
+    const bytes = wasmBytes(mod.source[variant]);
     const s = sections(bytes);
     for (const id of [SECTION.data, SECTION.dataCount, SECTION.global, SECTION.memory, SECTION.start, SECTION.table, SECTION.element]) {
       assert.ok(!s.has(id), `unexpected section ${id}`);
@@ -77,7 +101,7 @@ for (const variant of ['plain', 'shared'] as const) {
     if (variant === 'shared') assert.deepEqual([imp.flags, imp.max], [3, 65536], 'shared, 4 GiB maximum (tfjs threaded build)');
     else assert.equal(imp.flags, 0, 'plain memory, no maximum');
     const exports = WebAssembly.Module.exports(new WebAssembly.Module(bytes)).map((e) => `${e.kind}:${e.name}`).sort();
-    assert.deepEqual(exports, ['function:groupNormBackward', 'function:groupNormForward']);
+    assert.deepEqual(exports, mod.exports.map((e) => `function:${e}`));
   });
 }
 

@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from './rng.ts';
 import { registerWasmConvTransposeKernel } from './wasm-kernels.ts';
 import { registerWasmGroupNormKernels } from './fused/wasm-group-norm.ts';
+import { registerWasmCopyKernels } from './fused/wasm-copy.ts';
 import { groupNormAct, silu, type GroupNormActOptions } from './group-norm.ts';
 
 export interface UNetConfig {
@@ -218,10 +219,12 @@ export class SimpleUNet {
    */
   forward(x: tf.Tensor4D, t: tf.Tensor1D, opts: ForwardOptions = {}, p: ParamLookup = this.params): tf.Tensor4D {
     // On wasm, conv2dTranspose (the up-sampling) runs ~10× faster as XNNPACK convolutions
-    // (wasm-kernels.ts), and GroupNorm + SiLU as one fused kernel (fused/); both idempotent.
+    // (wasm-kernels.ts), GroupNorm + SiLU as one fused kernel and the skip connections' concat
+    // and crops as row copies (fused/); all idempotent.
     if (tf.getBackend() === 'wasm') {
       registerWasmConvTransposeKernel();
       registerWasmGroupNormKernels();
+      registerWasmCopyKernels();
     }
     return tf.tidy(() => unetForward(this.config, p, x, t, opts));
   }

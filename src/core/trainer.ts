@@ -13,6 +13,10 @@ import type { Schedule } from './schedule.ts';
 import { addNoise, target, type Prediction } from './diffusion.ts';
 import { snr } from './schedule.ts';
 import { IMAGE_BYTES, toNHWCFloat } from './data/cifar.ts';
+import { adamwEmaStep, globalNorm } from './adamw.ts';
+import { explainWasmHeapError } from './wasm-heap.ts';
+
+export { sumAll } from './adamw.ts';
 
 export interface TrainConfig {
   lr: number;
@@ -206,7 +210,7 @@ export class Trainer {
     const vars = [...this.model.params.values()];
     const names = [...this.model.params.keys()];
 
-    const { lossT, normT } = tf.tidy(() => {
+    const { lossT, normT } = withHeapExplained(() => tf.tidy(() => {
       const xt = addNoise(this.schedule, x0, noise, ts);
       const y = target(this.schedule, cfg.prediction, x0, noise, ts);
       const { value, grads } = tf.variableGrads(
@@ -216,28 +220,16 @@ export class Trainer {
           return tf.mean(tf.mul(tf.mean(sq, [1, 2, 3]), lossWeights)) as tf.Scalar; // weighted mean over images
         }, vars);
       // clip_grad_norm_: scale all gradients by min(1, max_norm / (‖g‖ + 1e-6)).
-      const norm = tf.sqrt(sumAll(vars.map((v) => tf.sum(tf.square(grads[v.name])))));
+      const norm = globalNorm(vars.map((v) => grads[v.name]));
       const scale = tf.minimum(1, tf.div(cfg.clipNorm, tf.add(norm, 1e-6)));
-      const bc1 = 1 - cfg.beta1 ** stepNo;
-      const bc2 = 1 - cfg.beta2 ** stepNo;
       const decay = Math.min(cfg.emaDecay, (1 + stepNo) / (10 + stepNo));
-      for (const name of names) {
+      const slots = names.map((name) => {
         const p = this.model.params.get(name)!;
-        const g = tf.mul(grads[p.name], scale);
-        const m = this.m.get(name)!;
-        const v = this.v.get(name)!;
-        const m1 = tf.add(tf.mul(m, cfg.beta1), tf.mul(g, 1 - cfg.beta1));
-        const v1 = tf.add(tf.mul(v, cfg.beta2), tf.mul(tf.square(g), 1 - cfg.beta2));
-        const denom = tf.add(tf.div(tf.sqrt(v1), Math.sqrt(bc2)), cfg.eps);
-        const p1 = tf.sub(tf.mul(p, 1 - lr * cfg.weightDecay), tf.mul(tf.div(m1, denom), lr / bc1));
-        m.assign(m1);
-        v.assign(v1);
-        p.assign(p1);
-        const e = this.ema.get(name)!;
-        e.assign(tf.add(tf.mul(e, decay), tf.mul(p1, 1 - decay)));
-      }
+        return { p, m: this.m.get(name)!, v: this.v.get(name)!, ema: this.ema.get(name)!, grad: grads[p.name] };
+      });
+      adamwEmaStep(slots, scale, { lr, weightDecay: cfg.weightDecay, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, emaDecay: decay, step: stepNo });
       return { lossT: tf.keep(value), normT: tf.keep(norm) };
-    });
+    }));
     x0.dispose();
     noise.dispose();
     tt.dispose();
@@ -298,6 +290,15 @@ export class Trainer {
   }
 }
 
+/** Runs f; a wasm heap exhausted on the way is reported as such, not as "memory access out of bounds". */
+function withHeapExplained<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw explainWasmHeapError(e);
+  }
+}
+
 /** Fisher–Yates with its own seeded stream, so epoch e's order depends only on (seed, e). */
 function permutation(n: number, seed: number): Uint32Array {
   const r = new Rng(seed);
@@ -310,21 +311,4 @@ function permutation(n: number, seed: number): Uint32Array {
     p[j] = tmp;
   }
   return p;
-}
-
-/**
- * Sum of many scalars as a balanced tree of two-input adds. Not tf.addN: its WebGPU kernel binds
- * every input as a storage buffer in one shader, and with more inputs than the device allows
- * (8–10) tfjs 4.22 returns garbage (NaN) instead of failing, which poisoned every weight after
- * the first optimizer step on WebGPU.
- */
-export function sumAll(xs: tf.Tensor[]): tf.Tensor {
-  if (xs.length === 0) return tf.scalar(0);
-  let level = xs;
-  while (level.length > 1) {
-    const next: tf.Tensor[] = [];
-    for (let i = 0; i < level.length; i += 2) next.push(i + 1 < level.length ? tf.add(level[i], level[i + 1]) : level[i]);
-    level = next;
-  }
-  return level[0];
 }

@@ -16,8 +16,14 @@
  * phases is a stride-1 convolution of dY with a flipped, subsampled filter [⌈·⌉, ⌈·⌉, Co, Ci],
  * and the phases interleave into dX. Same FLOPs as the direct form; stride 1 is a single
  * convolution with the flipped filter. NCHW goes to tfjs' own kernel.
+ *
+ * BatchMatMul with a transposed operand (every linear layer's gradients: dW = xᵀ·dY, dX = dY·Wᵀ):
+ * tfjs 4.22's wasm kernel sends only the plain unbatched product to XNNPACK; with transposeA or
+ * transposeB it runs a naive loop, 5–30× slower (a 32×512 by 512×512 product: 10–19 ms instead
+ * of 2). Unbatched, the operand is transposed first (a copy, ~0.1 ms) and the plain product runs.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { directConvFilterGrad } from './fused/wasm-conv-filter-grad.ts';
 
 type Info = tf.TensorInfo;
 interface ConvAttrs {
@@ -40,8 +46,38 @@ export function registerWasmTrainingKernels(): void {
     if (!tf.getKernel('Conv2DBackpropFilter', 'wasm')) {
       tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'wasm', kernelFunc: conv2DBackpropFilter as unknown as tf.KernelFunc });
     }
+    const mm = tf.getKernel('BatchMatMul', 'wasm');
+    if (mm) {
+      originalMatMul = mm;
+      tf.unregisterKernel('BatchMatMul', 'wasm');
+      tf.registerKernel({ kernelName: 'BatchMatMul', backendName: 'wasm', kernelFunc: batchMatMul as unknown as tf.KernelFunc });
+    }
   }
   registerWasmConvTransposeKernel();
+}
+
+let originalMatMul: tf.KernelConfig | null = null;
+let plainMatMul = true;
+
+/** Turns the transpose-first BatchMatMul off (tfjs' own kernel runs) — for comparisons and tests. */
+export function setTransposeFirstMatMul(enabled: boolean): void {
+  plainMatMul = enabled;
+}
+
+interface MatMulArgs { inputs: { a: Info; b: Info }; backend: { disposeData(id: object): void }; attrs: { transposeA: boolean; transposeB: boolean } }
+
+function batchMatMul(args: MatMulArgs): Info {
+  const original = originalMatMul!.kernelFunc as unknown as (a: MatMulArgs) => Info;
+  const { inputs: { a, b }, backend, attrs } = args;
+  const unbatched = (t: Info) => t.shape.slice(0, -2).every((d) => d === 1);
+  if (!plainMatMul || !(attrs.transposeA || attrs.transposeB) || !unbatched(a) || !unbatched(b) || a.dtype !== 'float32' || b.dtype !== 'float32') return original(args);
+  const transpose = kernel('Transpose');
+  const flip = (t: Info) => transpose({ inputs: { x: t }, backend, attrs: { perm: [...t.shape.keys()].map((i, _, all) => (i < all.length - 2 ? i : 2 * all.length - 3 - i)) } });
+  const a2 = attrs.transposeA ? flip(a) : a;
+  const b2 = attrs.transposeB ? flip(b) : b;
+  const out = original({ inputs: { a: a2, b: b2 }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } });
+  for (const t of [a2, b2]) if (t !== a && t !== b) backend.disposeData(t.dataId);
+  return out;
 }
 
 let originalBackpropInput: tf.KernelConfig | null = null;
@@ -68,6 +104,9 @@ function kernel(name: string) {
 function conv2DBackpropFilter(args: { inputs: { x: Info; dy: Info }; backend: { disposeData(id: object): void }; attrs: ConvAttrs }): Info {
   const { inputs, backend, attrs } = args;
   const { x, dy } = inputs;
+  // The direct SIMD kernel where it applies (fused/wasm-conv-filter-grad.ts), else the emulation below.
+  const direct = directConvFilterGrad(x, dy, backend as unknown as Parameters<typeof directConvFilterGrad>[2], attrs);
+  if (direct) return direct;
   if (attrs.dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter (wasm): only NHWC is supported');
   const [kh, kw, ci, co] = attrs.filterShape;
   const info = tf.backend_util.computeConv2DInfo(

@@ -15,6 +15,21 @@ import { forwardFlops } from '../../core/flops.ts';
 import { RESULT_PREFIX, type NodeRecord, type KernelProfile } from './types.ts';
 import { stats, mapStats } from '../../core/stats.ts';
 import { setFusedGroupNorm } from '../../core/group-norm.ts';
+import { explainWasmHeapError } from '../../core/wasm-heap.ts';
+import { projectedSkip } from './skip.ts';
+import { setFusedAdamW } from '../../core/adamw.ts';
+import { setDirectConvFilterGrad } from '../../core/fused/wasm-conv-filter-grad.ts';
+import { setTransposeFirstMatMul } from '../../core/wasm-kernels.ts';
+import { setWasmRowCopies } from '../../core/fused/wasm-copy.ts';
+
+/** This project's wasm kernels on (as shipped) or off (the op path, OP_PATH in types.ts). */
+function setProjectKernels(on: boolean): void {
+  setFusedGroupNorm(on);
+  setFusedAdamW(on);
+  setDirectConvFilterGrad(on);
+  setTransposeFirstMatMul(on);
+  setWasmRowCopies(on);
+}
 
 export interface CaseSpec {
   kind: 'forward' | 'train';
@@ -24,25 +39,8 @@ export interface CaseSpec {
   repeats: number;
   /** Fewer repeats (never under 1) when the warm-up shows they would take longer than this. */
   budgetS: number;
-  /** false: GroupNorm + SiLU as tfjs ops, the path before the fused wasm kernels (default true). */
+  /** false: the op path, before this project's wasm kernels (OP_PATH; default true). */
   fused?: boolean;
-}
-
-/**
- * Skips a case whose single call is projected to take longer than maxCallS: from the last case of
- * the same kind and width (per image), else of the same kind at another width (per FLOP, which
- * overestimates going up in width: wider layers run at a higher FLOP rate). Returns the note, or
- * null to run it.
- */
-export function projectedSkip(done: { kind: string; width: number; batch: number; ms: { median: number } | null }[], c: CaseSpec, maxCallS: number, deadline = Infinity): string | null {
-  if (Date.now() > deadline) return 'skipped: out of the time budget (--budget)';
-  const same = [...done].reverse().find((d) => d.kind === c.kind && d.width === c.width && d.ms);
-  const prev = same ?? [...done].reverse().find((d) => d.kind === c.kind && d.ms);
-  if (!prev?.ms) return null;
-  const projected = (prev.ms.median / (prev.batch * forwardFlops({ width: prev.width }))) * c.batch * forwardFlops({ width: c.width }) / 1000;
-  if (projected > maxCallS) return `skipped: projected ${projected.toFixed(0)} s per call (from width ${prev.width} batch ${prev.batch}) > --max-call ${maxCallS} s`;
-  if (Date.now() + projected * 1000 * (c.warmup + 1) > deadline + 60_000) return `skipped: its projected ${(projected * (c.warmup + 1)).toFixed(0)} s would overrun the time budget (--budget)`;
-  return null;
 }
 
 export interface ChildSpec {
@@ -119,7 +117,7 @@ function caseCall(c: Pick<CaseSpec, 'kind' | 'width' | 'batch'>): { call: () => 
 
 async function runCase(c: CaseSpec, runtime: NodeRecord['runtime'], threads: number): Promise<NodeRecord> {
   const base = { runtime, threads, kind: c.kind, width: c.width, batch: c.batch, warmup: c.warmup, ...(c.fused === false ? { groupNorm: 'ops' as const } : {}) };
-  setFusedGroupNorm(c.fused !== false);
+  setProjectKernels(c.fused !== false);
   const { call, cleanup } = caseCall(c);
   let peakBytes: number | undefined;
   try {
@@ -144,13 +142,13 @@ async function runCase(c: CaseSpec, runtime: NodeRecord['runtime'], threads: num
     };
   } finally {
     cleanup();
-    setFusedGroupNorm(true);
+    setProjectKernels(true);
   }
 }
 
 /** Per-kernel time of one call (after a warm-up call); FLOP rates for the convolution and matmul kernels. */
 async function profileCall(c: { kind: 'forward' | 'train'; width: number; batch: number; fused: boolean }): Promise<KernelProfile> {
-  setFusedGroupNorm(c.fused);
+  setProjectKernels(c.fused);
   const { call, cleanup } = caseCall(c);
   try {
     await call();
@@ -175,7 +173,7 @@ async function profileCall(c: { kind: 'forward' | 'train'; width: number; batch:
     };
   } finally {
     cleanup();
-    setFusedGroupNorm(true);
+    setProjectKernels(true);
   }
 }
 
@@ -211,7 +209,7 @@ async function main(): Promise<void> {
   for (const p of spec.profiles ?? []) emit('kernel-profile', await profileCall(p));
   const done: NodeRecord[] = [];
   for (const c of spec.cases) {
-    const skip = projectedSkip(done, c, spec.maxCallS, spec.deadline ?? Infinity);
+    const skip = projectedSkip(done, c, spec.maxCallS, spec.deadline ?? Infinity, spec.backend === 'wasm');
     if (skip) {
       emit('record', { runtime, threads, kind: c.kind, width: c.width, batch: c.batch, warmup: c.warmup, status: 'skipped', ms: null, imagesPerS: null, gflops: null, note: skip } satisfies NodeRecord);
       continue;
@@ -221,7 +219,7 @@ async function main(): Promise<void> {
       done.push(r);
       emit('record', r);
     } catch (e) {
-      emit('record', { runtime, threads, kind: c.kind, width: c.width, batch: c.batch, warmup: c.warmup, status: 'error', ms: null, imagesPerS: null, gflops: null, note: (e as Error).message } satisfies NodeRecord);
+      emit('record', { runtime, threads, kind: c.kind, width: c.width, batch: c.batch, warmup: c.warmup, status: 'error', ms: null, imagesPerS: null, gflops: null, note: (explainWasmHeapError(e) as Error).message } satisfies NodeRecord);
     }
   }
 }

@@ -18,7 +18,7 @@ export interface NodeRow {
   /** tfjs ÷ PyTorch images/s with the same kind, width, batch and thread count. */
   vsTorch: number | null;
   note: string;
-  /** 'ops': the path before the fused GroupNorm kernels. */
+  /** 'ops': the op path, before this project's wasm kernels. */
   groupNorm?: 'ops';
 }
 
@@ -62,7 +62,7 @@ export interface PivotRow {
   kind: 'forward' | 'train';
   width: number;
   batch: number;
-  /** 'ops': tfjs ran GroupNorm as tfjs ops (before the fused kernels); PyTorch's cells are the same run's. */
+  /** 'ops': tfjs ran the op path (before the fused kernels); PyTorch's cells are the same run's. */
   groupNorm?: 'ops';
   cells: (PivotCell | number | null)[];
 }
@@ -109,7 +109,7 @@ export function pivot(r: BenchResults): { columns: PivotColumn[]; rows: PivotRow
 }
 
 export const caseLabel = (row: { kind: string; width: number; batch: number; groupNorm?: 'ops' }) =>
-  `${row.kind === 'forward' ? 'forward' : 'train'} w${row.width} b${row.batch}${row.groupNorm ? ' (GroupNorm as ops)' : ''}`;
+  `${row.kind === 'forward' ? 'forward' : 'train'} w${row.width} b${row.batch}${row.groupNorm ? ' (op path)' : ''}`;
 
 /** Kernel names in a profile table: the fused kernels and tf.customGrad's wrapper read better spelled out. */
 export const kernelLabel = (k: string) => (k === 'unnamed scope' ? 'unnamed scope (customGrad wrapper)' : k);
@@ -246,7 +246,7 @@ export function renderText(r: BenchResults): string {
   for (const pp of profilePairs(r)) {
     out.push('');
     const ms = (p: KernelProfile | null) => (p ? `${p.totalMs.toFixed(0)} ms` : '—');
-    out.push(`tf.profile of one ${pp.kind === 'forward' ? 'forward' : 'training step'}, width ${pp.width}, batch ${pp.batch}, Node wasm 1 thread: before (GroupNorm as ops, ${ms(pp.before)} wall) and after (fused, ${ms(pp.after)} wall)`);
+    out.push(`tf.profile of one ${pp.kind === 'forward' ? 'forward' : 'training step'}, width ${pp.width}, batch ${pp.batch}, Node wasm 1 thread: before (op path, ${ms(pp.before)} wall) and after (fused, ${ms(pp.after)} wall)`);
     const cell = (x: KernelProfileRow | null) => (x ? `${x.ms.toFixed(0)} ms ${(x.share * 100).toFixed(1)}% ×${x.calls}` : '');
     out.push(textTable(['kernel', 'before', 'after'], pp.rows.slice(0, 14).map((x) => [kernelLabel(x.kernel), cell(x.before), cell(x.after)])));
   }

@@ -30,7 +30,7 @@ export interface NodeRecord {
    * run's CPU time is its work, where wall time also counts the time it waited for a core.
    */
   cpuMs?: Stats | null;
-  /** 'ops': GroupNorm + SiLU as tfjs ops (the path before the fused wasm kernels); absent: as shipped. */
+  /** 'ops': the op path, before this project's wasm kernels (BenchResults.opPath says which); absent: as shipped. */
   groupNorm?: 'ops';
   /** Warm-up calls, not timed. */
   warmup: number;
@@ -112,7 +112,7 @@ export interface KernelProfile {
   kind: 'forward' | 'train';
   width: number;
   batch: number;
-  /** 'ops': GroupNorm + SiLU as tfjs ops (before the fused kernels); 'fused': as shipped. */
+  /** 'ops': the op path (BenchResults.opPath); 'fused': as shipped. */
   groupNorm: 'fused' | 'ops';
   totalMs: number;
   rows: KernelProfileRow[];
@@ -147,12 +147,23 @@ export interface BenchResults {
   browserTrain?: BrowserTrainRecord[];
   /** tf.profile of one full-width batch-8 forward on Node wasm (1 thread). */
   profile: { width: number; batch: number; totalMs: number; rows: KernelProfileRow[] } | null;
-  /** Profiles of the small model, before (GroupNorm as tfjs ops) and after the fused kernels. */
+  /** Profiles of the small model, before (the op path) and after the fused kernels. */
   profiles?: KernelProfile[];
+  /**
+   * What the op-path ("before") rows ran in place of this project's wasm kernels. Absent in files
+   * from before the filter-gradient and AdamW kernels: there only GroupNorm + SiLU ran as tfjs ops.
+   */
+  opPath?: string;
   /** When the browser part was not re-run: the date of the run it was carried over from. */
   browserFrom?: string;
   notes: string[];
 }
+
+/** What a bench case with `fused: false` runs (node-child.ts turns this project's wasm kernels off). */
+export const OP_PATH = 'GroupNorm, its affine and SiLU as tfjs ops; the filter gradient as transposes around an XNNPACK convolution; linear-layer gradients through tfjs\' own BatchMatMul; AdamW and the EMA as tfjs ops; Slice, Concat and SplitV as tfjs\' kernels';
+
+/** The op path of results files without opPath. */
+export const OP_PATH_GROUP_NORM = 'GroupNorm, its affine and SiLU as separate tfjs ops';
 
 /** Marker for result lines a child process prints on stdout. */
 export const RESULT_PREFIX = '@@bench ';

@@ -14,7 +14,7 @@ import { forwardFlops } from '../../core/flops.ts';
 import { machineInfo } from '../bench/machine.ts';
 import { renderText } from '../bench/report.ts';
 import { runBrowser, caseKind, type BrowserCase } from '../bench/browser.ts';
-import { RESULT_PREFIX, type BenchResults, type NodeRecord, type KernelProfileRow, type KernelProfile } from '../bench/types.ts';
+import { RESULT_PREFIX, OP_PATH, type BenchResults, type NodeRecord, type KernelProfileRow, type KernelProfile } from '../bench/types.ts';
 import type { CaseSpec, ChildSpec } from '../bench/node-child.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -25,7 +25,8 @@ Times SimpleUNet (width 1 and 0.25): forward images/s at batch 1, 8, 16, 64 and 
 (a real Trainer.trainStep) at batch 32 and 128, on tfjs wasm (1 thread, and 2 threads through the
 CLI's threads path) and cpu, and PyTorch (bench/torch_bench.py) with the same batches and threads,
 in wall time and in process CPU time; the cases the fused GroupNorm kernels target run also
-"before" (GroupNorm as tfjs ops), with kernel profiles of both;
+"before" (the op path: this project's wasm kernels off, e.g. GroupNorm and AdamW as tfjs ops),
+with kernel profiles of both;
 then, in headless Chromium (/usr/bin/chromium), the /bench/ page on WebGPU, WebGL and wasm with
 and without threads: weight load, first forward, ms per forward, 8 images with DDIM-50; and
 training in the browser (Trainer.trainStep, one AdamW step) on wasm at widths 0.125–1 and WebGPU
@@ -74,7 +75,7 @@ export function matchVariants(list: string, c: BrowserCase): boolean {
 
 const c = (kind: CaseSpec['kind'], width: number, batch: number, warmup: number, repeats: number, budgetS: number): CaseSpec => ({ kind, width, batch, warmup, repeats, budgetS });
 
-/** The cases the fused GroupNorm kernels were made for, also run "before" (GroupNorm as tfjs ops), on 1 thread. */
+/** The cases the fused kernels were made for, also run "before" (the op path, OP_PATH), on 1 thread. */
 const BEFORE_AFTER = new Set(['forward|0.25|8', 'forward|0.25|16', 'train|0.25|32', 'forward|1|8']);
 const withOpPath = (cases: CaseSpec[]): CaseSpec[] =>
   cases.flatMap((x) => (BEFORE_AFTER.has(`${x.kind}|${x.width}|${x.batch}`) ? [{ ...x, fused: false }, x] : [x]));
@@ -227,7 +228,7 @@ export const benchCommand: Command = {
       const prof = w1.other.find((o) => o.kind === 'profile');
       if (prof) profile = prof.data as { width: number; batch: number; totalMs: number; rows: KernelProfileRow[] };
       profiles.push(...w1.other.filter((o) => o.kind === 'kernel-profile').map((o) => o.data as KernelProfile));
-      notes.push('Rows marked "GroupNorm as ops" run the path before the fused wasm kernels (src/core/fused/): GroupNorm, its affine and SiLU as tfjs ops; the others run as shipped.');
+      notes.push(`Rows marked "op path" run the path before this project's wasm kernels (src/core/fused/, src/core/wasm-kernels.ts): ${OP_PATH}; the others run as shipped.`);
       if (p.wasm2.length && machine.cores >= 2) {
         const w2 = await child({ backend: 'wasm', threads: 2, cases: scale(p.wasm2, factor), maxCallS, deadline: at(0.38) }, 'tfjs wasm, 2 threads (workaround)', 1200);
         node.push(...w2.records);
@@ -317,6 +318,7 @@ export const benchCommand: Command = {
       version: 1, date: new Date().toISOString(), quick, command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
       wallSeconds: (Date.now() - started) / 1000, machine, flopsPerImage, node, browser, browserTrain, profile, notes,
       ...(profiles.length ? { profiles } : {}), ...(browserFrom ? { browserFrom } : {}),
+      ...(profiles.length || node.some((x) => x.groupNorm) ? { opPath: OP_PATH } : {}),
     };
     fs.mkdirSync(path.dirname(outFile), { recursive: true });
     fs.writeFileSync(outFile, `${JSON.stringify(results, null, 1)}\n`);

@@ -7,7 +7,8 @@
  * allocate outputs on the tfjs heap and pass addresses.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { fusedNormOn, heapMemory, type EmscriptenHeap, type FusedNormExports } from './fused-norm-module.ts';
+import { fusedNormOn, type FusedNormExports } from './fused-norm-module.ts';
+import { addressOf, heapMemory, type WasmBackendLike } from './wasm-module.ts';
 
 export const GROUP_NORM_ACT = 'GroupNormAct';
 export const GROUP_NORM_ACT_GRAD = 'GroupNormActGrad';
@@ -19,11 +20,6 @@ export interface GroupNormActAttrs {
 }
 
 type Info = tf.TensorInfo;
-interface WasmBackendLike {
-  wasm: EmscriptenHeap & { _free(ptr: number): void };
-  dataIdMap: { get(id: object): { memoryOffset: number } };
-  makeOutput(shape: number[], dtype: 'float32'): Info;
-}
 
 /** Per heap: the module over it and a scratch buffer (8 floats per channel) that is reused. */
 interface HeapState { exports: FusedNormExports; scratch: number; scratchFloats: number }
@@ -49,8 +45,6 @@ function scratch(backend: WasmBackendLike, s: HeapState, floats: number): number
   return s.scratch;
 }
 
-const address = (backend: WasmBackendLike, t: Info | undefined): number => (t ? backend.dataIdMap.get(t.dataId).memoryOffset : 0);
-
 function groupNormAct(args: { inputs: { x: Info; gamma: Info; beta: Info; shift?: Info }; backend: WasmBackendLike; attrs: GroupNormActAttrs }): Info[] {
   const { inputs: { x, gamma, beta, shift }, backend, attrs } = args;
   const [B, H, W, C] = x.shape;
@@ -58,7 +52,7 @@ function groupNormAct(args: { inputs: { x: Info; gamma: Info; beta: Info; shift?
   const y = backend.makeOutput(x.shape, 'float32');
   const stats = backend.makeOutput([B, attrs.groups, 2], 'float32');
   const tmp = scratch(backend, s, 4 * C);
-  const a = (t?: Info) => address(backend, t);
+  const a = (t?: Info) => addressOf(backend, t);
   s.exports.groupNormForward(a(x), a(shift), a(gamma), a(beta), a(y), a(stats), tmp, B, H * W, C, attrs.groups, attrs.silu ? 1 : 0, attrs.eps);
   return [y, stats];
 }
@@ -72,7 +66,7 @@ function groupNormActGrad(args: { inputs: { x: Info; gamma: Info; beta: Info; st
   const dbeta = backend.makeOutput([C], 'float32');
   const dshift = shift ? backend.makeOutput([B, C], 'float32') : undefined;
   const tmp = scratch(backend, s, 8 * C);
-  const a = (t?: Info) => address(backend, t);
+  const a = (t?: Info) => addressOf(backend, t);
   s.exports.groupNormBackward(a(x), a(shift), a(gamma), a(beta), a(stats), a(dy), a(dx), a(dgamma), a(dbeta), a(dshift), tmp,
     B, H * W, C, attrs.groups, attrs.silu ? 1 : 0);
   return dshift ? [dx, dgamma, dbeta, dshift] : [dx, dgamma, dbeta];
