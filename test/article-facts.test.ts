@@ -144,3 +144,18 @@ test('facts.ts reads the recipe study (docs/study.json) rounded as its table sho
   assert.deepEqual(swds, [...swds].sort((a, b) => a - b));
   assert.equal(f.study.arm('no-such-arm').swd, 'n/a');
 });
+
+test('every quality-table row the article and the model card read exists (no "n/a" on the page)', () => {
+  const f = readFacts(ROOT);
+  const missing: string[] = [];
+  for (const file of [ARTICLE, path.join(ROOT, 'src', 'content', 'docs', 'model-card.mdx')]) {
+    const src = fs.readFileSync(file, 'utf8');
+    for (const m of src.matchAll(/facts\.q\(['"]([^'"]+)['"]\)/g)) if (f.q(m[1]).swd === 'n/a') missing.push(`${path.basename(file)}: q('${m[1]}')`);
+    for (const m of src.matchAll(/facts\.pageAt\((\d+(?:\.\d+)?|'uncond')\)/g)) {
+      const w = m[1] === "'uncond'" ? 'uncond' as const : Number(m[1]);
+      if (f.pageAt(w).swd === 'n/a') missing.push(`${path.basename(file)}: pageAt(${m[1]})`);
+    }
+    if (/facts\.page\./.test(src) && f.page.swd === 'n/a') missing.push(`${path.basename(file)}: page (${f.page.id})`);
+  }
+  assert.deepEqual(missing, [], 'rerun `diffusion eval --table` or fix the ids');
+});

@@ -13,7 +13,7 @@
  * untrained network's" would demand a perfect model. "Well below" is measured instead as the share
  * of the gap between the untrained network and real images that the samples close:
  *   closed = (SWD(untrained) − SWD(samples)) / (SWD(untrained) − SWD(train)), all at N = 32,
- * and the test asks for at least 40%, with each model's own untrained network as the reference.
+ * and the test asks for a per-model share (MIN_GAP_CLOSED below), with each model's own untrained network as the reference.
  * What that separates (measured with these weights and seeds, small model):
  * the untrained network 0%, the seed's 50-step loop on the shipped weights 2% (asserted below: the bar must reject it),
  * the 2,000-step snapshot 43%, the 3,910-step one 47%, the shipped 5,031-step weights 47% (52% at N = 256,
@@ -45,16 +45,17 @@ const N = 32;
 const MEAN_TOL = 0.08;
 const STD_TOL = 0.08;
 /**
- * Per model. The full-width model is unconditional: 40%, as before. The small model is now
- * class-conditional and sampled as the page samples it (classes i mod 10, guidance w): at N = 32
- * its guided samples close 29% (2,932-step snapshot; the same setting closes 54% at N = 256 in
- * docs/quality.md, against 52% for the unconditional model it replaced), because guidance
- * saturates colours and 3 images per class make the patch set lumpy. Its bar is 20%: still
- * far above the seed loop's 2%, which the test checks the bar rejects.
+ * Per model, sampled as the page samples them (DDIM 20, η 0.5; the small model asks for classes
+ * i mod 10 at guidance w). Measured with the weights shipped on 2026-11-30: the small model's
+ * guided samples close 69% of the gap and land in the class asked for 59% of the time (N 32; the
+ * 2,932-step snapshot before the learning-rate change closed 29% and scored 27% at N 256). Its bars,
+ * 50% and 40%, sit about two standard errors of N 32 below that, and far above the seed loop's 3%,
+ * which the test checks the bar rejects. The full-width model is the young unconditional one: at
+ * η 0.5 it closes 39% (41% at η 1, the page's default when it shipped), so its bar is 35%.
  */
-const MIN_GAP_CLOSED = { small: 0.2, full: 0.4 } as const;
+const MIN_GAP_CLOSED = { small: 0.5, full: 0.35 } as const;
 /** Guided samples of a class-conditional model in the class asked for, by the project's classifier (chance 0.1). */
-const MIN_CLASS_ACCURACY = 0.15;
+const MIN_CLASS_ACCURACY = 0.4;
 const MODELS = { small: 'simple-unet-small', full: 'simple-unet' } as const;
 
 let dataDir: string | null = null;

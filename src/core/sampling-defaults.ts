@@ -19,10 +19,13 @@ export const SAMPLER_INFO: Record<SamplerName, { label: string; defaultSteps: nu
  * The page's and the CLI's default sampler, picked from the quality table (docs/quality.md,
  * `diffusion eval --table`) for the shipped small weights.
  */
-export const RECOMMENDED_SAMPLING = { sampler: 'ddim' as const, steps: 20, eta: 1 };
+export const RECOMMENDED_SAMPLING = { sampler: 'ddim' as const, steps: 20, eta: 0.5 };
+
+/** The quality table's row id for the page's default sampler ("ddim20-eta0.5"); its guidance sweep is `${id}-w${w}`. */
+export const RECOMMENDED_ROW_ID = `${RECOMMENDED_SAMPLING.sampler}${RECOMMENDED_SAMPLING.steps}-eta${RECOMMENDED_SAMPLING.eta}`;
 
 /** The page's and the CLI's guidance scale w, chosen from the quality table (docs/quality.md). */
-export const RECOMMENDED_GUIDANCE = 2;
+export const RECOMMENDED_GUIDANCE = 3;
 export const GUIDANCE_RANGE = { min: 0, max: 10 } as const;
 
 /** Images a page or the CLI asks steps for at most: the shipped schedules' length T. */

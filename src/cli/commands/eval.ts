@@ -17,7 +17,7 @@ import { makeSchedule } from '../../core/schedule.ts';
 import { generate, initialNoise } from '../../core/generate.ts';
 import { Rng } from '../../core/rng.ts';
 import {
-  resolveSampling, ETA_RANGE, GUIDANCE_RANGE, MAX_SAMPLING_STEPS, RECOMMENDED_GUIDANCE, RECOMMENDED_SAMPLING, SAMPLER_INFO, type SamplerName,
+  resolveSampling, ETA_RANGE, GUIDANCE_RANGE, MAX_SAMPLING_STEPS, RECOMMENDED_GUIDANCE, RECOMMENDED_ROW_ID, RECOMMENDED_SAMPLING, SAMPLER_INFO, type SamplerName,
 } from '../../core/sampling-defaults.ts';
 import { toNHWCFloat, type CifarBatch } from '../../core/data/cifar.ts';
 import { MANIFEST_FILE } from '../../core/weights/format.ts';
@@ -317,14 +317,22 @@ export function tableRows(n: number, nDdpm: number, guidance?: number): TableRow
     { id: 'dpmpp2m20', label: 'DPM-Solver++(2M) 20', kind: 'weights', sampler: 'dpmpp2m', steps: 20, n },
     { id: `train-images-${n}`, label: 'CIFAR-10 training images (floor)', kind: 'train', n },
   ];
+  // The page's default sampler gets its own row when it is not one of the settings above.
+  const def = RECOMMENDED_SAMPLING;
+  if (!rows.some((r) => r.id === RECOMMENDED_ROW_ID)) {
+    rows.splice(rows.findIndex((r) => r.id === 'ddim20-eta1'), 0,
+      { id: RECOMMENDED_ROW_ID, label: `${SAMPLER_INFO[def.sampler].label} ${def.steps}, η = ${def.eta}`, kind: 'weights', sampler: def.sampler, steps: def.steps, eta: def.eta, n });
+  }
   if (nDdpm !== n) rows.push({ id: `train-images-${nDdpm}`, label: `CIFAR-10 training images (floor at N ${nDdpm})`, kind: 'train', n: nDdpm });
   if (guidance === undefined) return rows;
   // A conditional model: the sampler rows above ask for balanced classes at the default w; then w itself.
   for (const r of rows) if (r.kind === 'weights') r.guidance = guidance;
   const at = rows.findIndex((r) => r.kind === 'train');
+  // The guidance sweep runs on the page's default sampler.
+  const defLabel = `${SAMPLER_INFO[def.sampler].label} ${def.steps}, η = ${def.eta}`;
   const sweep: TableRow[] = [null, 1, 2, 3, 5].filter((w) => w !== guidance).map((w) => ({
-    id: w === null ? 'ddim20-eta1-uncond' : `ddim20-eta1-w${w}`, label: w === null ? 'DDIM 20, η = 1, no class (unconditional)' : `DDIM 20, η = 1, guidance ${w}`,
-    kind: 'weights', sampler: 'ddim', steps: 20, eta: 1, n, guidance: w,
+    id: w === null ? `${RECOMMENDED_ROW_ID}-uncond` : `${RECOMMENDED_ROW_ID}-w${w}`, label: w === null ? `${defLabel}, no class (unconditional)` : `${defLabel}, guidance ${w}`,
+    kind: 'weights', sampler: def.sampler, steps: def.steps, eta: def.eta, n, guidance: w,
   }));
   rows.splice(at, 0, ...sweep);
   return rows;

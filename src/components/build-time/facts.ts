@@ -16,6 +16,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fmtInt, projectRoot, readWeightsInfo, type WeightsFolderId } from './weights-info.ts';
 import { lineageTotals, trainingStages } from '../../core/weights/lineage.ts';
+import { RECOMMENDED_GUIDANCE, RECOMMENDED_ROW_ID } from '../../core/sampling-defaults.ts';
 
 export interface QualityRowFacts {
   id: string;
@@ -52,6 +53,8 @@ export interface ModelFacts {
   earlierRuns: { steps: number; stepsText: string; imagesText: string }[];
   /** Images over the whole chain, "1,234,567". */
   totalImagesText: string;
+  /** Epochs, one decimal, of the runs in the chain that trained with class labels. */
+  labelledEpochsText: string;
   /** The record's final loss (mean of the last 100 steps), three decimals. */
   finalLossText: string;
 }
@@ -91,6 +94,10 @@ export interface Facts {
   qualityWeights: { path: string | null; trainingSteps: number | null };
   /** A row by id; a missing row gives "n/a" figures (and the test flags prose that relies on it). */
   q(id: string): QualityRowFacts;
+  /** The page's default sampler and guidance (RECOMMENDED_ROW_ID's row). */
+  page: QualityRowFacts;
+  /** The default sampler at another guidance scale w, or with no class ('uncond'): the table's sweep. */
+  pageAt(w: number | 'uncond'): QualityRowFacts;
   study: StudyFacts;
 }
 
@@ -115,6 +122,7 @@ function modelFacts(id: WeightsFolderId, root: string): ModelFacts {
     warmStartImagesText: typeof w?.imagesSeen === 'number' ? fmtInt(w.imagesSeen) : NA,
     earlierRuns: t ? trainingStages(t).slice(0, -1).map((e) => ({ steps: e.steps, stepsText: fmtInt(e.steps), imagesText: fmtInt(e.imagesSeen) })) : [],
     totalImagesText: t ? fmtInt(lineageTotals(t).imagesSeen) : NA,
+    labelledEpochsText: t ? fmt1(trainingStages(t).filter((e) => Number(e.recipe?.num_classes ?? e.recipe?.numClasses ?? 0) > 0).reduce((a, e) => a + e.epochs, 0)) : NA,
     finalLossText: typeof t?.finalLoss === 'number' ? t.finalLoss.toFixed(3) : NA,
   };
 }
@@ -148,13 +156,16 @@ export function readFacts(root = projectRoot()): Facts {
       /* an unreadable file reads as no rows */
     }
   }
+  const q = (id: string): QualityRowFacts => quality[id] ?? { id, label: id, swd: NA, kid: NA, swdValue: null, kidValue: null, n: null, inClass: NA, w: NA };
   return {
     study: readStudy(root),
     small: modelFacts('small', root),
     full: modelFacts('full', root),
     quality,
     qualityWeights,
-    q: (id) => quality[id] ?? { id, label: id, swd: NA, kid: NA, swdValue: null, kidValue: null, n: null, inClass: NA, w: NA },
+    q,
+    page: q(RECOMMENDED_ROW_ID),
+    pageAt: (w) => q(w === 'uncond' ? `${RECOMMENDED_ROW_ID}-uncond` : w === RECOMMENDED_GUIDANCE ? RECOMMENDED_ROW_ID : `${RECOMMENDED_ROW_ID}-w${w}`),
   };
 }
 
