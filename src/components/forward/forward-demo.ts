@@ -1,7 +1,7 @@
 /** The forward-noising demo's custom element: the schedule, the noised images, the sliders. Markup: demos/ForwardDemo.astro. */
 import { lightPool } from '../lib/pools.ts';
 import { putRGBA, message, fmt } from '../lib/explain.ts';
-import { whenVisible } from '../lib/ui.ts';
+import { statusLines, whenVisible } from '../lib/ui.ts';
 import { isAbortError } from '../../pool/pool.ts';
 import type { GalleryResult } from '../../contracts/light.ts';
 import { DATA_MANIFEST } from '../lib/site.ts';
@@ -16,6 +16,8 @@ class ForwardDemo extends HTMLElement {
   private seed = 1;
   private started = false;
   private strip: number[] = [];
+  /** The `.status` and `.error` lines. */
+  private readonly lines = statusLines(this);
 
   private $<T extends Element>(sel: string): T {
     return this.querySelector(sel) as T;
@@ -77,7 +79,7 @@ class ForwardDemo extends HTMLElement {
       drop.classList.remove('over');
       const f = e.dataTransfer?.files?.[0];
       if (f) void this.useFile(f);
-      else this.setError('That was not a file. Drop an image file (PNG, JPEG, WebP or GIF).');
+      else this.lines.setError('That was not a file. Drop an image file (PNG, JPEG, WebP or GIF).');
     });
     this.$<HTMLElement>('.gallery').addEventListener('keydown', (e) => this.galleryKey(e));
     window.addEventListener('diffusion:pool-restart', this.onRestart);
@@ -94,17 +96,10 @@ class ForwardDemo extends HTMLElement {
     this.$<HTMLElement>('.restart').textContent = `The helper worker was restarted (${d.reason}); the demo carries on.`;
   };
 
-  private setStatus(text: string) {
-    this.$<HTMLElement>('.status').textContent = text;
-  }
-  private setError(text: string) {
-    this.$<HTMLElement>('.error').textContent = text;
-  }
-
   async start() {
     if (this.started) return;
     this.started = true;
-    this.setStatus('Loading the CIFAR-10 gallery…');
+    this.lines.setStatus('Loading the CIFAR-10 gallery…');
     let g: GalleryResult;
     try {
       g = await lightPool().run('gallery', { manifest: DATA_MANIFEST });
@@ -114,12 +109,12 @@ class ForwardDemo extends HTMLElement {
     if (g.available) {
       this.gallery = g;
       this.buildGallery(g);
-      this.setStatus('');
+      this.lines.setStatus('');
       this.pick(0, false);
     } else {
       this.$<HTMLElement>('.gallery-note').textContent = g.message;
       this.$<HTMLElement>('.gallery').hidden = true;
-      this.setStatus('');
+      this.lines.setStatus('');
       this.useSynthetic();
     }
     this.slider.disabled = false;
@@ -187,7 +182,7 @@ class ForwardDemo extends HTMLElement {
       rgba: g.rgba.slice(i * 4096, (i + 1) * 4096),
       key: `gallery:${i}`,
     };
-    this.setError('');
+    this.lines.setError('');
     this.update();
   }
 
@@ -220,18 +215,18 @@ class ForwardDemo extends HTMLElement {
   }
 
   private async useFile(f: File) {
-    this.setError('');
-    this.setStatus(`Reading ${f.name}…`);
+    this.lines.setError('');
+    this.lines.setStatus(`Reading ${f.name}…`);
     try {
       const r = await lightPool().run('decodeImage', { file: f, name: f.name }, { lane: 'forward-decode' });
       this.unpick();
       this.image = { chw: r.chw, rgba: r.rgba, key: `file:${f.name}` };
-      this.setStatus(`Using ${f.name} (${r.width}×${r.height}, centre-cropped and shrunk to 32×32).`);
+      this.lines.setStatus(`Using ${f.name} (${r.width}×${r.height}, centre-cropped and shrunk to 32×32).`);
       this.update();
     } catch (e) {
       if (isAbortError(e)) return;
-      this.setStatus('');
-      this.setError(`That file cannot be used: ${message(e)}`);
+      this.lines.setStatus('');
+      this.lines.setError(`That file cannot be used: ${message(e)}`);
     } finally {
       this.$<HTMLInputElement>('input.file').value = '';
     }
@@ -269,7 +264,7 @@ class ForwardDemo extends HTMLElement {
       this.dataset.rendered = `${img.key}|${r.t}|${seed}|${schedule}`;
     } catch (e) {
       if (isAbortError(e)) return;
-      this.setError(`Could not noise the image: ${message(e)}`);
+      this.lines.setError(`Could not noise the image: ${message(e)}`);
     }
   }
 }

@@ -1,6 +1,7 @@
 /** The guidance demo's custom element (<guidance-demo>): one row per guidance scale, run in turn through the model pool. Markup: demos/GuidanceDemo.astro. */
 import { drawImages, fmtMs, makeCanvases, sourceFor } from '../lib/model-client.ts';
 import { GenerationClient } from '../lib/generation-client.ts';
+import { showRunState } from '../lib/ui.ts';
 import { RECOMMENDED_SAMPLING } from '../../core/sampling-defaults.ts';
 import { CLASS_NAMES } from '../../core/data/cifar.ts';
 import { numParam, readUrlState, selectParam, writeUrlState } from '../lib/url-state.ts';
@@ -38,13 +39,6 @@ class GuidanceDemo extends HTMLElement {
     this.client.stop();
   }
 
-  private setState(s: 'idle' | 'running' | 'done' | 'stopped' | 'error'): void {
-    this.dataset.state = s;
-    (this.q('[data-action=run]') as HTMLButtonElement).disabled = s === 'running';
-    (this.q('[data-action=stop]') as HTMLButtonElement).disabled = s !== 'running';
-    this.setAttribute('aria-busy', String(s === 'running'));
-  }
-
   private async run(): Promise<void> {
     const n = Number(this.dataset.n ?? 6);
     const cls = Number(this.q<HTMLSelectElement>('select[name=cls]').value);
@@ -55,7 +49,7 @@ class GuidanceDemo extends HTMLElement {
     const t0 = performance.now();
     const outcome = await this.client.run(async ({ generate }) => {
       this.q('[data-error]').textContent = '';
-      this.setState('running');
+      showRunState(this, 'running');
       status.textContent = 'Starting the model…';
       bar.removeAttribute('value');
       for (const [i, w] of scales.entries()) {
@@ -80,13 +74,13 @@ class GuidanceDemo extends HTMLElement {
     if (!outcome) return;
     if (outcome.kind === 'done') {
       bar.value = 1;
-      this.setState('done');
+      showRunState(this, 'done');
       status.textContent = `Done: ${CLASS_NAMES[cls]}, seed ${seed}, ${scales.length} rows in ${fmtMs(performance.now() - t0)}.`;
     } else if (outcome.kind === 'stopped') {
-      this.setState('stopped');
+      showRunState(this, 'stopped');
       status.textContent = 'Stopped.';
     } else {
-      this.setState('error');
+      showRunState(this, 'error');
       status.textContent = 'The guidance demo failed.';
       this.q('[data-error]').textContent = outcome.message;
     }

@@ -1,4 +1,4 @@
-/** Small page helpers the demos share: starting work when a demo nears the viewport, and text formatters. */
+/** Small page helpers the demos share: starting work when a demo nears the viewport, status lines, run state, and text formatters. */
 
 /** Starts `fn` once when `el` comes near the viewport (or at once without IntersectionObserver); returns a disposer. */
 export function whenVisible(el: Element, fn: () => void, rootMargin = '300px'): () => void {
@@ -14,6 +14,24 @@ export function whenVisible(el: Element, fn: () => void, rootMargin = '300px'): 
   }, { rootMargin });
   io.observe(el);
   return () => io.disconnect();
+}
+
+/** Setters for a demo's status line (`.status`) and error line (`.error`), looked up inside `root` at each call. */
+export function statusLines(root: ParentNode): { setStatus(text: string): void; setError(text: string): void } {
+  const line = (sel: string) => (text: string) => {
+    root.querySelector<HTMLElement>(sel)!.textContent = text;
+  };
+  return { setStatus: line('.status'), setError: line('.error') };
+}
+
+export type RunState = 'idle' | 'running' | 'done' | 'stopped' | 'error';
+
+/** Shows a run-and-stop demo's state: data-state, aria-busy, and its Run and Stop buttons ([data-action=run|stop]) enabled to match. */
+export function showRunState(el: HTMLElement, s: RunState): void {
+  el.dataset.state = s;
+  el.querySelector<HTMLButtonElement>('[data-action=run]')!.disabled = s === 'running';
+  el.querySelector<HTMLButtonElement>('[data-action=stop]')!.disabled = s !== 'running';
+  el.setAttribute('aria-busy', String(s === 'running'));
 }
 
 export function fmtDuration(s: number): string {

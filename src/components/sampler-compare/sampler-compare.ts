@@ -1,6 +1,7 @@
 /** The sampler comparison's custom element (<sampler-compare>): the seed's loop and DDIM from the same noise, run in turn through the model pool. Markup: demos/SamplerCompare.astro. */
 import { drawImages, fmtMs, makeCanvases, sourceFor } from '../lib/model-client.ts';
 import { GenerationClient } from '../lib/generation-client.ts';
+import { showRunState } from '../lib/ui.ts';
 import { numParam, readUrlState, writeUrlState } from '../lib/url-state.ts';
 
 const RUNS = [
@@ -33,13 +34,6 @@ class SamplerCompare extends HTMLElement {
     this.client.stop();
   }
 
-  private setState(s: 'idle' | 'running' | 'done' | 'stopped' | 'error'): void {
-    this.dataset.state = s;
-    (this.q('[data-action=run]') as HTMLButtonElement).disabled = s === 'running';
-    (this.q('[data-action=stop]') as HTMLButtonElement).disabled = s !== 'running';
-    this.setAttribute('aria-busy', String(s === 'running'));
-  }
-
   private async run(): Promise<void> {
     const n = Number(this.dataset.n ?? 6);
     const steps = Number(this.dataset.steps);
@@ -52,7 +46,7 @@ class SamplerCompare extends HTMLElement {
     const outcome = await this.client.run(async ({ generate }) => {
       this.q('[data-error]').textContent = '';
       for (const r of RUNS) this.q(`[data-time=${r.key}]`).textContent = '';
-      this.setState('running');
+      showRunState(this, 'running');
       status.textContent = 'Starting the model…';
       bar.removeAttribute('value');
       for (const [i, r] of RUNS.entries()) {
@@ -79,13 +73,13 @@ class SamplerCompare extends HTMLElement {
     if (!outcome) return;
     if (outcome.kind === 'done') {
       bar.value = 1;
-      this.setState('done');
+      showRunState(this, 'done');
       status.textContent = `Done: both samplers ran from seed ${seed}.`;
     } else if (outcome.kind === 'stopped') {
-      this.setState('stopped');
+      showRunState(this, 'stopped');
       status.textContent = `Stopped during ${RUNS[which].label}.`;
     } else {
-      this.setState('error');
+      showRunState(this, 'error');
       status.textContent = 'The comparison failed.';
       this.q('[data-error]').textContent = outcome.message;
     }

@@ -2,7 +2,7 @@
 import type uPlotType from 'uplot';
 import { lightPool } from '../lib/pools.ts';
 import { loadUPlot, message, axis, fitWidth, fmt, logSplits, logTick, CHART } from '../lib/explain.ts';
-import { whenVisible } from '../lib/ui.ts';
+import { statusLines, whenVisible } from '../lib/ui.ts';
 import { isAbortError } from '../../pool/pool.ts';
 
 type Quantity = 'beta' | 'alphaBar' | 'snr';
@@ -23,6 +23,8 @@ class ScheduleDemo extends HTMLElement {
   private quantity: Quantity = 'alphaBar';
   private log: Record<Quantity, boolean> = { ...LOG_DEFAULT };
   private started = false;
+  /** The `.status` and `.error` lines. */
+  private readonly lines = statusLines(this);
 
   private $<T extends Element>(sel: string): T {
     return this.querySelector(sel) as T;
@@ -55,29 +57,22 @@ class ScheduleDemo extends HTMLElement {
     this.plot = null;
   }
 
-  private setStatus(text: string) {
-    this.$<HTMLElement>('.status').textContent = text;
-  }
-  private setError(text: string) {
-    this.$<HTMLElement>('.error').textContent = text;
-  }
-
   async start() {
     if (this.started) return;
     this.started = true;
-    this.setStatus('Loading the schedules…');
+    this.lines.setStatus('Loading the schedules…');
     try {
       const [uPlot, data] = await Promise.all([loadUPlot(), lightPool().run('schedules')]);
       this.uPlot = uPlot;
       this.data = data;
-      this.setStatus('');
+      this.lines.setStatus('');
       this.$<HTMLInputElement>('input.t').disabled = false;
       this.draw();
     } catch (e) {
       if (isAbortError(e)) return;
       this.started = false;
-      this.setStatus('');
-      this.setError(`Could not draw the schedules: ${message(e)}`);
+      this.lines.setStatus('');
+      this.lines.setError(`Could not draw the schedules: ${message(e)}`);
     }
   }
 

@@ -1,7 +1,7 @@
 /** The time-embedding demo's custom element (<time-embedding-demo>): the heatmap, its axes and colour bar, the cross-hair readout. Markup: demos/TimeEmbeddingDemo.astro. */
 import { lightPool } from '../lib/pools.ts';
 import { message, fmt, CHART } from '../lib/explain.ts';
-import { whenVisible } from '../lib/ui.ts';
+import { statusLines, whenVisible } from '../lib/ui.ts';
 import { isAbortError } from '../../pool/pool.ts';
 
 /** RdBu (ColorBrewer), from −1 (blue) through white to +1 (red). */
@@ -27,6 +27,8 @@ class TimeEmbeddingDemo extends HTMLElement {
   private base: HTMLCanvasElement | null = null;
   private cursor: { t: number; d: number } | null = null;
   private started = false;
+  /** The `.status` and `.error` lines. */
+  private readonly lines = statusLines(this);
 
   private $<T extends Element>(sel: string): T {
     return this.querySelector(sel) as T;
@@ -55,25 +57,21 @@ class TimeEmbeddingDemo extends HTMLElement {
     whenVisible(this, () => void this.start());
   }
 
-  private setStatus(text: string) {
-    this.$<HTMLElement>('.status').textContent = text;
-  }
-
   async start() {
     if (this.started) return;
     this.started = true;
-    this.setStatus('Computing the embedding…');
+    this.lines.setStatus('Computing the embedding…');
     try {
       const dim = Number(this.dataset.dim ?? 128);
       this.emb = await lightPool().run('timeEmbedding', { dim, T: 1000, step: 1 });
-      this.setStatus('');
+      this.lines.setStatus('');
       this.render();
       this.dataset.ready = 'true';
     } catch (e) {
       if (isAbortError(e)) return;
       this.started = false;
-      this.setStatus('');
-      this.$<HTMLElement>('.error').textContent = `Could not compute the embedding: ${message(e)}`;
+      this.lines.setStatus('');
+      this.lines.setError(`Could not compute the embedding: ${message(e)}`);
     }
   }
 
