@@ -46,16 +46,17 @@ const MEAN_TOL = 0.08;
 const STD_TOL = 0.08;
 /**
  * Per model, sampled as the page samples them (DDIM 20, η 0.5; the small model asks for classes
- * i mod 10 at guidance w). Measured with the weights shipped on 2026-11-30: the small model's
- * guided samples close 69% of the gap and land in the class asked for 59% of the time (N 32; the
- * 2,932-step snapshot before the learning-rate change closed 29% and scored 27% at N 256). Its bars,
- * 50% and 40%, sit about two standard errors of N 32 below that, and far above the seed loop's 3%,
- * which the test checks the bar rejects. The full-width model is the young unconditional one: at
- * η 0.5 it closes 39% (41% at η 1, the page's default when it shipped), so its bar is 35%.
+ * i mod 10 at guidance w). Measured with the small weights shipped last (2026-11-30, 50 epochs,
+ * w 2): its guided samples close 73% of the gap and land in the class asked for 72% of the time
+ * (N 32; the snapshot before closed 69% and scored 59% at w 3; the 2,932-step one before the
+ * learning-rate change closed 29%). Its bars, 55% and 50%, sit about two standard errors of N 32
+ * below that, and far above the seed loop's 3%, which the test checks the bar rejects. The
+ * full-width model is the young unconditional one: at η 0.5 it closes 39% (41% at η 1), so its
+ * bar is 35%.
  */
-const MIN_GAP_CLOSED = { small: 0.5, full: 0.35 } as const;
+const MIN_GAP_CLOSED = { small: 0.55, full: 0.35 } as const;
 /** Guided samples of a class-conditional model in the class asked for, by the project's classifier (chance 0.1). */
-const MIN_CLASS_ACCURACY = 0.4;
+const MIN_CLASS_ACCURACY = 0.5;
 const MODELS = { small: 'simple-unet-small', full: 'simple-unet' } as const;
 
 let dataDir: string | null = null;

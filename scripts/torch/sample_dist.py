@@ -18,7 +18,7 @@ whatever the world size; the chunks are gathered to rank 0, which writes chunk k
 order, i.e. image order. The out folder must not hold other .npy files.
 
 Class-conditional weights: image i asks for class i mod 10 (as `diffusion eval` does), with
-classifier-free guidance scale --guidance (default 3, the page's), one doubled-batch forward per
+classifier-free guidance scale --guidance (default 2, the page's), one doubled-batch forward per
 step (simple_unet.guided_eps); --unconditional samples with "no class". The sampler is
 simple_unet.ddim_sample's arithmetic (float64 schedule scalars, timesteps rounded half up,
 x0 clipped to [-1, 1] unless --no-clip) with per-image noise; at eta 0 it equals ddim_sample.
@@ -115,9 +115,9 @@ def parse_args(argv=None):
                     help="number of images (not --n: torchrun would take that for its --nnodes)")
     ap.add_argument("--batch", type=int, default=250, help="images per chunk (one forward batch, one file)")
     ap.add_argument("--steps", type=int, default=20, help="DDIM steps (default 20, the page's)")
-    ap.add_argument("--eta", type=float, default=1.0, help="DDIM eta (default 1, the page's)")
+    ap.add_argument("--eta", type=float, default=0.5, help="DDIM eta (default 0.5, the page's)")
     ap.add_argument("--no-clip", action="store_true", help="do not clip the predicted x0 to [-1, 1]")
-    ap.add_argument("--guidance", type=float, default=3.0, help="guidance scale for class-conditional weights")
+    ap.add_argument("--guidance", type=float, default=2.0, help="guidance scale for class-conditional weights (default 2, the page's)")
     ap.add_argument("--unconditional", action="store_true", help="class-conditional weights: no class")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", required=True, help="output folder")

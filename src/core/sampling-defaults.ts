@@ -25,7 +25,7 @@ export const RECOMMENDED_SAMPLING = { sampler: 'ddim' as const, steps: 20, eta: 
 export const RECOMMENDED_ROW_ID = `${RECOMMENDED_SAMPLING.sampler}${RECOMMENDED_SAMPLING.steps}-eta${RECOMMENDED_SAMPLING.eta}`;
 
 /** The page's and the CLI's guidance scale w, chosen from the quality table (docs/quality.md). */
-export const RECOMMENDED_GUIDANCE = 3;
+export const RECOMMENDED_GUIDANCE = 2;
 export const GUIDANCE_RANGE = { min: 0, max: 10 } as const;
 
 /** Images a page or the CLI asks steps for at most: the shipped schedules' length T. */
